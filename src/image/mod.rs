@@ -1,0 +1,3 @@
+//! Image files: regions of them, partition tables, base decoding.
+
+pub mod region;

@@ -1,0 +1,11 @@
+//! pibake: bake ready-to-flash Raspberry Pi OS images for whole clusters.
+//!
+//! Everything happens in-process, as writes into image files: no root, no loop mounts,
+//! no emulation. The layers, from the bottom: [`image`] (regions of an image file,
+//! partition tables, base decoding), [`fs`] (FAT boot partition, ext4 root), and
+//! [`bootcfg`] (config.txt and cmdline.txt models).
+
+pub mod error;
+pub mod image;
+
+pub use error::{Error, Result};
