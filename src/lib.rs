@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod fs;
 pub mod image;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -24,8 +24,9 @@ pub struct Region {
     len: u64,
     /// Cursor for the `Read`/`Write`/`Seek` impls (used by the FAT layer).
     pos: u64,
-    /// Byte ranges written so far, relative to the image file, sorted and merged.
-    written: Vec<Range<u64>>,
+    /// Image-file byte ranges written so far, sorted and merged. Shared by every clone
+    /// and sub-window of the same opened file, so one image has one write log.
+    written: Arc<Mutex<Vec<Range<u64>>>>,
 }
 
 impl Region {
@@ -37,7 +38,7 @@ impl Region {
             start,
             len,
             pos: 0,
-            written: Vec::new(),
+            written: Arc::default(),
         }
     }
 
@@ -56,12 +57,12 @@ impl Region {
     /// A sub-window of this one; offsets are relative to this region.
     pub fn sub(&self, offset: u64, len: u64) -> Result<Region> {
         self.check(offset, len)?;
-        Ok(Region::new(
-            self.file.clone(),
-            &self.path,
-            self.start + offset,
+        Ok(Region {
+            start: self.start + offset,
             len,
-        ))
+            pos: 0,
+            ..self.clone()
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -117,31 +118,40 @@ impl Region {
         Ok(())
     }
 
-    /// Image-file byte ranges this region has written, sorted and merged.
-    pub fn written(&self) -> &[Range<u64>] {
-        &self.written
+    /// Image-file byte ranges written through this region, its clones and its
+    /// sub-windows, sorted and merged.
+    pub fn written(&self) -> Vec<Range<u64>> {
+        self.log().clone()
     }
 
-    fn record(&mut self, r: Range<u64>) {
+    fn log(&self) -> std::sync::MutexGuard<'_, Vec<Range<u64>>> {
+        // A poisoned log only means another thread panicked mid-push; the ranges are
+        // still a valid (over-)approximation, so keep using them.
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, r: Range<u64>) {
         if r.is_empty() {
             return;
         }
-        let i = self.written.partition_point(|w| w.end < r.start);
+        let mut log = self.log();
+        let i = log.partition_point(|w| w.end < r.start);
         let mut merged = r;
         let mut j = i;
-        while j < self.written.len() && self.written[j].start <= merged.end {
-            merged.start = merged.start.min(self.written[j].start);
-            merged.end = merged.end.max(self.written[j].end);
+        while j < log.len() && log[j].start <= merged.end {
+            merged.start = merged.start.min(log[j].start);
+            merged.end = merged.end.max(log[j].end);
             j += 1;
         }
-        self.written.splice(i..j, [merged]);
+        log.splice(i..j, [merged]);
     }
 }
 
 impl Read for Region {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
-        self.file.read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        self.file
+            .read_exact_at(&mut buf[..n], self.start + self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -201,7 +211,8 @@ mod tests {
         r.write_all_at(0, &[1; 10]).unwrap();
         r.write_all_at(20, &[2; 10]).unwrap();
         r.write_all_at(5, &[3; 20]).unwrap();
-        assert_eq!(r.written(), &[1024..1054]);
+        assert_eq!(r.written(), vec![1024..1054]);
+        assert_eq!(whole.written(), vec![1024..1054], "clones share one log");
         assert!(r.write_all_at(1020, &[0; 8]).is_err());
         let data = std::fs::read(&p).unwrap();
         assert_eq!(&data[1024..1029], &[1; 5]);
