@@ -485,14 +485,14 @@ impl ConfigTxt {
         self.lines
             .iter()
             .take(at)
-            .filter_map(|l| match kind(&l.text) {
+            .rev()
+            .find_map(|l| match kind(&l.text) {
                 Kind::Setting {
                     key: "dtoverlay",
                     value,
                 } => Some(!value.is_empty()),
                 _ => None,
             })
-            .last()
             .unwrap_or(false)
     }
 
@@ -811,5 +811,417 @@ fn describe(c: char) -> String {
         '\r' => "a carriage return (CR)".to_string(),
         other if other.is_whitespace() => format!("the blank character U+{:04X}", u32::from(other)),
         other => format!("'{other}'"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Stock files (pi-gen stage1/00-boot-files/files/config.txt per release branch). The
+    // shared reference lists their directives and order only; the comment lines are
+    // reconstructed from the pi-gen files as remembered and may differ in wording, which
+    // does not matter to these tests (comments are kept verbatim either way). trixie is
+    // bookworm plus the June 2026 `[pi5] dtoverlay=nospi10` block; `arm_64bit=1` is left
+    // out because the reference does not list it.
+    const BULLSEYE: &str = include_str!("testdata/bullseye-config.txt");
+    const BOOKWORM: &str = include_str!("testdata/bookworm-config.txt");
+    const TRIXIE: &str = include_str!("testdata/trixie-config.txt");
+    const STOCK: [(&str, &str); 3] = [
+        ("bullseye", BULLSEYE),
+        ("bookworm", BOOKWORM),
+        ("trixie", TRIXIE),
+    ];
+
+    fn all() -> Section {
+        Section::All
+    }
+
+    fn filter(name: &str) -> Section {
+        Section::new(name).unwrap()
+    }
+
+    fn param(name: &str, value: &str) -> OverlayParam {
+        (name.to_string(), Some(value.to_string()))
+    }
+
+    fn edited(text: &str, edit: impl Fn(&mut ConfigTxt)) -> String {
+        let mut c = ConfigTxt::parse(text);
+        edit(&mut c);
+        c.render()
+    }
+
+    fn message<T: fmt::Debug>(result: Result<T>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    /// One edit of every kind, the Cluster HAT node's among them.
+    fn every_edit(c: &mut ConfigTxt) {
+        c.set(&all(), "gpu_mem", "16").unwrap();
+        c.set(&all(), "enable_uart", "1").unwrap();
+        c.add_overlay(&all(), "dwc2", &[param("dr_mode", "peripheral")])
+            .unwrap();
+        c.set_dtparam(&all(), "i2c_arm", "on").unwrap();
+        c.add_line(&all(), "initramfs initrd.img followkernel")
+            .unwrap();
+        c.set(&filter("pi4"), "arm_boost", "1").unwrap();
+        c.add_overlay(&filter("pi0"), "i2c-gpio", &[param("bus", "1")])
+            .unwrap();
+    }
+
+    #[test]
+    fn stock_files_round_trip_byte_for_byte() {
+        for (release, text) in STOCK {
+            assert_eq!(ConfigTxt::parse(text).render(), text, "{release}");
+        }
+    }
+
+    #[test]
+    fn odd_files_round_trip_byte_for_byte() {
+        for text in [
+            "",
+            "\n",
+            "gpu_mem=16",
+            "a=1\r\n[pi4]\r\nb=2\r\n",
+            "a=1\r\nb=2",
+            "\n\n  # indented comment\n\tgpu_mem = 16  \n[pi4] trailing\n[broken\nx\n\n",
+            "otg_mode=1 # Controller only\r\n\r\n",
+            "mixed=1\r\nendings=2\nlone\rcr=3\n",
+        ] {
+            assert_eq!(ConfigTxt::parse(text).render(), text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn global_setting_goes_into_the_final_all_block() {
+        let out = edited(BOOKWORM, |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(out, format!("{BOOKWORM}gpu_mem=16\n"));
+        assert!(out.ends_with("[cm5]\ndtoverlay=dwc2,dr_mode=host\n\n[all]\ngpu_mem=16\n"));
+    }
+
+    #[test]
+    fn global_setting_never_lands_in_a_trailing_model_filter() {
+        let ends_in_cm5 = BOOKWORM.strip_suffix("[all]\n").unwrap();
+        let out = edited(ends_in_cm5, |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(out, format!("{ends_in_cm5}[all]\ngpu_mem=16\n"));
+
+        let ends_in_pi4 = "arm_boost=1\n[pi4]\narm_freq=900";
+        let out = edited(ends_in_pi4, |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(
+            out,
+            "arm_boost=1\n[pi4]\narm_freq=900\n\n[all]\ngpu_mem=16\n"
+        );
+    }
+
+    #[test]
+    fn headerless_file_takes_global_edits_in_place() {
+        let out = edited("dtparam=audio=on\n\n", |c| {
+            c.set(&all(), "gpu_mem", "16").unwrap();
+        });
+        assert_eq!(out, "dtparam=audio=on\ngpu_mem=16\n\n");
+        let out = edited("", |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(out, "gpu_mem=16\n");
+        let out = edited("", |c| c.set(&filter("pi0"), "gpu_mem", "16").unwrap());
+        assert_eq!(out, "[pi0]\ngpu_mem=16\n");
+    }
+
+    #[test]
+    fn filter_then_global_edits_alternate_headers_and_stay_idempotent() {
+        let plan = |c: &mut ConfigTxt| {
+            c.add_overlay(&filter("pi4"), "dwc2", &[param("dr_mode", "peripheral")])
+                .unwrap();
+            c.set(&all(), "gpu_mem", "16").unwrap();
+        };
+        let once = edited(BOOKWORM, plan);
+        assert_eq!(
+            once,
+            format!("{BOOKWORM}\n[pi4]\ndtoverlay=dwc2,dr_mode=peripheral\n\n[all]\ngpu_mem=16\n")
+        );
+        assert_eq!(edited(&once, plan), once);
+    }
+
+    #[test]
+    fn a_filter_combined_with_another_is_not_that_filter() {
+        let text = "[gpio4=1]\n[pi4]\nx=1\n";
+        let out = edited(text, |c| c.set(&filter("pi4"), "x", "2").unwrap());
+        assert_eq!(out, "[gpio4=1]\n[pi4]\nx=1\n\n[all]\n[pi4]\nx=2\n");
+        // A same-type filter replaces the previous one, so no [all] is needed.
+        let out = edited("[cm5]\ny=1\n", |c| c.set(&filter("pi4"), "x", "2").unwrap());
+        assert_eq!(out, "[cm5]\ny=1\n\n[pi4]\nx=2\n");
+        assert_eq!(ConfigTxt::parse(text).get(&filter("pi4"), "x"), None);
+    }
+
+    #[test]
+    fn set_updates_the_last_line_and_drops_earlier_duplicates() {
+        let text = "gpu_mem=64\n[pi4]\ngpu_mem=76\n[all]\ngpu_mem=128\n# end\n";
+        let out = edited(text, |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(out, "[pi4]\ngpu_mem=76\n[all]\ngpu_mem=16\n# end\n");
+        // Already right: the line keeps its own spelling.
+        let text = "gpu_mem = 16\n";
+        assert_eq!(
+            edited(text, |c| c.set(&all(), "gpu_mem", "16").unwrap()),
+            text
+        );
+    }
+
+    #[test]
+    fn unset_removes_only_the_chosen_section() {
+        let text = "[cm4]\notg_mode=1\n[all]\notg_mode=1\n";
+        let out = edited(text, |c| c.unset(&all(), "otg_mode").unwrap());
+        assert_eq!(out, "[cm4]\notg_mode=1\n[all]\n");
+        assert_eq!(edited(text, |c| c.unset(&all(), "absent").unwrap()), text);
+        let out = edited(BOOKWORM, |c| c.unset(&filter("cm4"), "otg_mode").unwrap());
+        assert_eq!(
+            out,
+            BOOKWORM.replace(
+                "support is not required.\notg_mode=1\n",
+                "support is not required.\n"
+            )
+        );
+    }
+
+    #[test]
+    fn cluster_hat_overlay_is_added_once_and_rewritten_on_change() {
+        let out = edited(BOOKWORM, |c| {
+            c.add_overlay(&all(), "dwc2", &[param("dr_mode", "peripheral")])
+                .unwrap();
+        });
+        assert_eq!(
+            out,
+            format!("{BOOKWORM}dtoverlay=dwc2,dr_mode=peripheral\n")
+        );
+        // The [cm5] host-mode line is another section and stays.
+        assert!(out.contains("[cm5]\ndtoverlay=dwc2,dr_mode=host\n"));
+
+        let controller = format!("{BOOKWORM}dtoverlay=dwc2,dr_mode=host\n");
+        let node = edited(&controller, |c| {
+            c.add_overlay(&all(), "dwc2", &[param("dr_mode", "peripheral")])
+                .unwrap();
+        });
+        assert_eq!(node, out);
+    }
+
+    #[test]
+    fn removing_an_overlay_takes_its_dtparam_lines_along() {
+        let text = "dtparam=audio=on\ndtoverlay=dwc2\ndtparam=dr_mode=peripheral\n# keep\ndtoverlay=vc4-kms-v3d\ndtparam=cma-128\n";
+        let out = edited(text, |c| c.remove_overlay(&all(), "dwc2").unwrap());
+        assert_eq!(
+            out,
+            "dtparam=audio=on\n# keep\ndtoverlay=vc4-kms-v3d\ndtparam=cma-128\n"
+        );
+    }
+
+    #[test]
+    fn dtparam_is_found_inside_multi_parameter_lines() {
+        let text = "dtparam=audio=on,i2c_arm=off,spi=on\ndtoverlay=vc4-kms-v3d\n";
+        let out = edited(text, |c| c.set_dtparam(&all(), "i2c_arm", "on").unwrap());
+        assert_eq!(
+            out,
+            "dtparam=audio=on,i2c_arm=on,spi=on\ndtoverlay=vc4-kms-v3d\n"
+        );
+        let out = edited(text, |c| c.remove_dtparam(&all(), "i2c_arm").unwrap());
+        assert_eq!(out, "dtparam=audio=on,spi=on\ndtoverlay=vc4-kms-v3d\n");
+        let out = edited(BULLSEYE, |c| c.set_dtparam(&all(), "audio", "off").unwrap());
+        assert_eq!(
+            out,
+            BULLSEYE.replace("\ndtparam=audio=on\n", "\ndtparam=audio=off\n")
+        );
+        let dup = "dtparam=spi=on\ndtparam=audio=on,spi=off\n";
+        let out = edited(dup, |c| c.set_dtparam(&all(), "spi", "on").unwrap());
+        assert_eq!(out, "dtparam=audio=on,spi=on\n");
+    }
+
+    #[test]
+    fn new_base_dtparam_is_shielded_from_an_open_overlay_scope() {
+        // In stock bookworm the last dtoverlay= before the final [all] is [cm5]'s dwc2: a
+        // bare dtparam= there would configure dwc2 on a CM5, not the base tree.
+        let out = edited(BOOKWORM, |c| {
+            c.set_dtparam(&all(), "i2c_arm", "on").unwrap()
+        });
+        assert_eq!(out, format!("{BOOKWORM}dtoverlay=\ndtparam=i2c_arm=on\n"));
+        // An overlay's own dtparam= is not the base parameter of the same name.
+        let text = "dtoverlay=foo\ndtparam=spi=on\n";
+        let out = edited(text, |c| c.set_dtparam(&all(), "spi", "on").unwrap());
+        assert_eq!(
+            out,
+            "dtoverlay=foo\ndtparam=spi=on\ndtoverlay=\ndtparam=spi=on\n"
+        );
+        // No overlay before the insertion point: no reset line.
+        let out = edited("dtparam=audio=on\n", |c| {
+            c.set_dtparam(&all(), "spi", "on").unwrap();
+        });
+        assert_eq!(out, "dtparam=audio=on\ndtparam=spi=on\n");
+    }
+
+    #[test]
+    fn add_line_is_a_no_op_when_the_line_is_there() {
+        let text = "[all]\ninclude extra.txt\n";
+        assert_eq!(
+            edited(text, |c| c.add_line(&all(), "include extra.txt").unwrap()),
+            text
+        );
+        let out = edited(text, |c| {
+            c.add_line(&filter("pi4"), "include extra.txt").unwrap()
+        });
+        assert_eq!(
+            out,
+            "[all]\ninclude extra.txt\n\n[pi4]\ninclude extra.txt\n"
+        );
+    }
+
+    #[test]
+    fn every_edit_twice_equals_once() {
+        for (release, text) in STOCK {
+            let once = edited(text, every_edit);
+            assert_ne!(once, text, "{release}");
+            assert_eq!(edited(&once, every_edit), once, "{release}");
+        }
+        let once = edited(BOOKWORM, every_edit);
+        assert_eq!(
+            once,
+            format!(
+                "{BOOKWORM}gpu_mem=16\nenable_uart=1\ndtoverlay=dwc2,dr_mode=peripheral\n\
+                 dtoverlay=\ndtparam=i2c_arm=on\ninitramfs initrd.img followkernel\n\
+                 \n[pi4]\narm_boost=1\n\n[pi0]\ndtoverlay=i2c-gpio,bus=1\n"
+            )
+        );
+    }
+
+    #[test]
+    fn remove_after_add_restores_the_original() {
+        let global = |c: &mut ConfigTxt| {
+            c.set(&all(), "gpu_mem", "16").unwrap();
+            c.add_overlay(&all(), "dwc2", &[param("dr_mode", "peripheral")])
+                .unwrap();
+            c.set_dtparam(&all(), "i2c_arm", "on").unwrap();
+            c.set(&all(), "enable_uart", "1").unwrap();
+        };
+        for (release, text) in STOCK {
+            let undo = |c: &mut ConfigTxt| {
+                c.unset(&all(), "enable_uart").unwrap();
+                c.remove_overlay(&all(), "dwc2").unwrap();
+                c.remove_dtparam(&all(), "i2c_arm").unwrap();
+                c.unset(&all(), "gpu_mem").unwrap();
+            };
+            assert_eq!(edited(&edited(text, global), undo), text, "{release}");
+        }
+        // Removing in the other order restores too.
+        let added = edited(TRIXIE, global);
+        let out = edited(&added, |c| {
+            c.remove_dtparam(&all(), "i2c_arm").unwrap();
+            c.remove_overlay(&all(), "dwc2").unwrap();
+            c.unset(&all(), "gpu_mem").unwrap();
+            c.unset(&all(), "enable_uart").unwrap();
+        });
+        assert_eq!(out, TRIXIE);
+    }
+
+    #[test]
+    fn crlf_files_get_crlf_lines_and_a_missing_newline_is_supplied() {
+        let out = edited("a=1\r\n[pi4]\r\nb=2", |c| {
+            c.set(&all(), "gpu_mem", "16").unwrap()
+        });
+        assert_eq!(out, "a=1\r\n[pi4]\r\nb=2\r\n\r\n[all]\r\ngpu_mem=16\r\n");
+        let out = edited("a=1", |c| c.set(&all(), "gpu_mem", "16").unwrap());
+        assert_eq!(out, "a=1\ngpu_mem=16\n");
+    }
+
+    #[test]
+    fn queries_see_sections_and_overlays() {
+        let c = ConfigTxt::parse(TRIXIE);
+        assert_eq!(c.get(&all(), "camera_auto_detect"), Some("1"));
+        assert_eq!(c.get(&all(), "otg_mode"), None);
+        assert_eq!(c.get(&filter("cm4"), "otg_mode"), Some("1"));
+        assert_eq!(
+            c.overlays(&all()),
+            vec![("vc4-kms-v3d".to_string(), vec![])]
+        );
+        assert_eq!(
+            c.overlays(&filter("cm5")),
+            vec![("dwc2".to_string(), vec![param("dr_mode", "host")])]
+        );
+        assert_eq!(
+            c.overlays(&filter("pi5")),
+            vec![("nospi10".to_string(), vec![])]
+        );
+        let entries = c.all_entries();
+        assert_eq!(entries.len(), 12);
+        assert_eq!(
+            entries.last(),
+            Some(&Entry {
+                section: "pi5".to_string(),
+                key: "dtoverlay".to_string(),
+                value: "nospi10".to_string(),
+            })
+        );
+        let bullseye = ConfigTxt::parse(BULLSEYE);
+        assert_eq!(bullseye.get(&filter("pi4"), "arm_boost"), Some("1"));
+        assert_eq!(bullseye.get(&all(), "arm_boost"), None);
+    }
+
+    #[test]
+    fn check_overlay_names_the_missing_overlay_and_suggests_one() {
+        let have: Vec<String> = ["dwc2", "vc4-kms-v3d", "i2c-gpio"]
+            .map(String::from)
+            .to_vec();
+        assert!(check_overlay("dwc2", &have).is_ok());
+        let err = message(check_overlay("dwc", &have));
+        assert_eq!(
+            err,
+            "config.txt: overlay 'dwc' is not in the image's overlays/ directory\n  \
+             hint: did you mean 'dwc2'?"
+        );
+        let err = message(check_overlay("zzzzzz", &have));
+        assert!(
+            err.contains("'zzzzzz'") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_named() {
+        let mut c = ConfigTxt::parse(BOOKWORM);
+        let err = message(c.set(&all(), "gpu_mem=16", "16"));
+        assert!(
+            err.contains("key 'gpu_mem=16'") && err.contains("'='"),
+            "{err}"
+        );
+        let err = message(c.set(&all(), "gpu mem", "16"));
+        assert!(
+            err.contains("'gpu mem'") && err.contains("a space"),
+            "{err}"
+        );
+        let err = message(c.set(&all(), "", "16"));
+        assert!(err.contains("empty key"), "{err}");
+        let err = message(c.set(&all(), "[pi4", "16"));
+        assert!(err.contains("'['"), "{err}");
+        let err = message(c.set(&all(), "gpu_mem", "16\n[pi4]"));
+        assert!(
+            err.contains("line break") && err.contains("gpu_mem"),
+            "{err}"
+        );
+        let err = message(c.set(&all(), "dtoverlay", "dwc2"));
+        assert!(err.contains("'dtoverlay'"), "{err}");
+        let err = message(c.add_overlay(&all(), "dwc 2", &[]));
+        assert!(err.contains("overlay name 'dwc 2'"), "{err}");
+        let err = message(c.add_overlay(&all(), "dwc2", &[param("dr_mode", "host,x")]));
+        assert!(err.contains("'host,x'"), "{err}");
+        let err = message(c.set_dtparam(&all(), "i2c_arm=on", "on"));
+        assert!(err.contains("'i2c_arm=on'"), "{err}");
+        let err = message(c.add_line(&all(), "[pi4]"));
+        assert!(err.contains("'[pi4]'"), "{err}");
+        let err = message(c.add_line(&all(), "a=1\r"));
+        assert!(err.contains("carriage return"), "{err}");
+        let long = "x".repeat(95);
+        let err = message(c.set(&all(), "key", &long));
+        assert!(err.contains("99 characters"), "{err}");
+        assert_eq!(c.render(), BOOKWORM, "failed edits change nothing");
+
+        for bad in ["", "pi4]", "[pi4]", "pi\n4"] {
+            let err = message(Section::new(bad));
+            assert!(err.starts_with("config.txt: "), "{err}");
+        }
+        assert_eq!(Section::new("all").unwrap(), Section::All);
+        assert_eq!(Section::new("gpio4=1").unwrap().to_string(), "gpio4=1");
     }
 }
