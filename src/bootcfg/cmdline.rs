@@ -22,14 +22,14 @@ impl Cmdline {
     /// Parses the file's text.
     ///
     /// CR characters and runs of blanks are normalised away (a file saved by a Windows
-    /// editor still boots, and `render` repairs it). A second non-empty line is refused:
+    /// editor still boots, and `render` repairs it): CR counts as a blank, so a stray one
+    /// inside the line separates parameters rather than gluing two together. A second non-empty line is refused:
     /// the firmware would ignore it, so whatever the user meant by it would silently not
     /// happen.
     pub fn parse(text: &str) -> Result<Cmdline> {
         let mut tokens = Vec::new();
         let mut first_line = None;
         for (number, line) in (1..).zip(text.split('\n')) {
-            let line = line.replace('\r', "");
             if line.trim().is_empty() {
                 continue;
             }
@@ -41,7 +41,7 @@ impl Cmdline {
                 .with_hint("join all kernel parameters into one line, separated by spaces"));
             }
             first_line = Some(number);
-            tokens = split_tokens(&line);
+            tokens = split_tokens(line);
         }
         Ok(Cmdline { tokens })
     }
@@ -394,6 +394,7 @@ mod tests {
         assert_eq!(parse("rootwait").render(), "rootwait\n");
         assert_eq!(parse("\n\nrootwait\n\n").render(), "rootwait\n");
         assert_eq!(parse("").render(), "\n");
+        assert_eq!(parse("rootwait\rquiet\n").render(), "rootwait quiet\n");
     }
 
     #[test]

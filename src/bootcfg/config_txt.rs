@@ -10,7 +10,7 @@
 //! A header such as `[pi4]` opens a filter that lasts until the next header. Filters of the
 //! same type replace each other (`[cm5]` after `[cm4]`), filters of different types combine
 //! (`[gpio4=1]` then `[pi4]` means both), `[all]` clears them, and the text before the
-//! first header is unfiltered. A line therefore belongs to [`Section::All`] only when no
+//! first header is unfiltered. A line therefore belongs to [`Section::ALL`] only when no
 //! filter is in force, and to `[pi4]` only when `pi4` is the *only* filter in force: a
 //! `[pi4]` block that also sits under `[gpio4=1]` is not what a caller asking for `[pi4]`
 //! means, so edits neither look there nor write there.
@@ -48,21 +48,25 @@ const MAX_LINE: usize = 98;
 /// One overlay parameter: `dr_mode=peripheral` or a bare switch such as `pcf85063a`.
 pub type OverlayParam = (String, Option<String>);
 
-/// A conditional section of config.txt, named by what goes inside the brackets.
+/// A conditional section of config.txt: [`Section::ALL`] (no filter in force: `[all]`, or
+/// the text before the first header) or one filter such as `pi4`, `cm5`, `gpio4=1` or
+/// `0x12345678`, named by what goes inside the brackets.
+///
+/// The filter is private so that every `Section` went through [`Section::new`]'s checks:
+/// a name containing `]` or a line break would corrupt the file, and a filter spelled
+/// `all` would never match its own header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Section {
-    /// No filter in force: `[all]`, or the text before the first header.
-    All,
-    /// A filter such as `pi4`, `cm5`, `gpio4=1` or `0x12345678`.
-    Filter(String),
-}
+pub struct Section(Option<String>);
 
 impl Section {
+    /// No filter: `[all]` and the headerless top of the file.
+    pub const ALL: Section = Section(None);
+
     /// The section for `name` (`"all"` or a filter), refusing names that cannot be written
     /// as one header line.
     pub fn new(name: &str) -> Result<Section> {
         if name == "all" {
-            return Ok(Section::All);
+            return Ok(Section::ALL);
         }
         if name.trim().is_empty() {
             return Err(Error::invalid("config.txt: empty section name")
@@ -76,7 +80,12 @@ impl Section {
             ))
             .with_hint("give the filter without brackets, e.g. 'pi4'"));
         }
-        Ok(Section::Filter(name.to_string()))
+        Ok(Section(Some(name.to_string())))
+    }
+
+    /// The filter inside the brackets; `None` for [`Section::ALL`].
+    pub fn filter(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 
     fn header(&self) -> String {
@@ -86,10 +95,7 @@ impl Section {
 
 impl fmt::Display for Section {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Section::All => f.write_str("all"),
-            Section::Filter(name) => f.write_str(name),
-        }
+        f.write_str(self.filter().unwrap_or("all"))
     }
 }
 
@@ -179,10 +185,10 @@ fn enter(filters: &mut Filters, header: &str) {
 
 /// Whether lines under `filters` are exactly `section`.
 fn is_section(filters: &Filters, section: &Section) -> bool {
-    match section {
-        Section::All => filters.is_empty(),
-        Section::Filter(name) => {
-            filters.len() == 1 && filters.get(&filter_type(name)) == Some(name)
+    match section.filter() {
+        None => filters.is_empty(),
+        Some(name) => {
+            filters.len() == 1 && filters.get(&filter_type(name)).map(String::as_str) == Some(name)
         }
     }
 }
@@ -214,7 +220,10 @@ impl ConfigTxt {
             .collect()
     }
 
-    /// The value of the last `key=` line in `section` (the one the firmware uses there).
+    /// The value of the last `key=` line in `section` (the one the firmware uses there),
+    /// without surrounding blanks. Anything else after the `=` is part of the value, as it
+    /// is for the firmware's string settings: `otg_mode=1 # Controller only` gives
+    /// `1 # Controller only`.
     pub fn get(&self, section: &Section, key: &str) -> Option<&str> {
         self.settings_in(section)
             .filter(|(_, k, _)| *k == key)
@@ -365,7 +374,9 @@ impl ConfigTxt {
             for item in items.iter_mut().filter(|(n, _)| n == name) {
                 item.1 = Some(value.to_string());
             }
-            self.replace(last, dtparam_text(&items));
+            let text = dtparam_text(&items);
+            check_length(&text)?;
+            self.replace(last, text);
         }
         for &i in earlier.iter().rev() {
             self.drop_dtparam_item(i, name);
@@ -581,10 +592,10 @@ impl ConfigTxt {
             return last_content.map_or(block_start, |i| i + 1);
         }
         let mut headers = Vec::new();
-        if let Section::Filter(name) = section {
+        if let Some(name) = section.filter() {
             enter(&mut filters, name);
             if !is_section(&filters, section) {
-                headers.push(Section::All.header());
+                headers.push(Section::ALL.header());
             }
         }
         headers.push(section.header());
@@ -834,7 +845,7 @@ mod tests {
     ];
 
     fn all() -> Section {
-        Section::All
+        Section::ALL
     }
 
     fn filter(name: &str) -> Section {
@@ -1221,7 +1232,8 @@ mod tests {
             let err = message(Section::new(bad));
             assert!(err.starts_with("config.txt: "), "{err}");
         }
-        assert_eq!(Section::new("all").unwrap(), Section::All);
+        assert_eq!(Section::new("all").unwrap(), Section::ALL);
+        assert_eq!(Section::new("pi4").unwrap().filter(), Some("pi4"));
         assert_eq!(Section::new("gpio4=1").unwrap().to_string(), "gpio4=1");
     }
 }
