@@ -108,39 +108,48 @@ impl Cmdline {
     /// Adds `item` to a comma list such as `modules-load=dwc2,g_ether`.
     ///
     /// An item already in the list is left alone, so the edit is idempotent; a missing
-    /// parameter is appended as `key=item`.
+    /// parameter is appended as `key=item`. Repeated occurrences of `key` are merged into
+    /// the first one (items in order, without duplicates): systemd collects the items of
+    /// every `modules-load=`, so merging keeps the meaning and leaves one place to read.
     pub fn add_list_item(&mut self, key: &str, item: &str) -> Result<()> {
         check_name(key)?;
         check_list_item(item)?;
-        let Some(i) = self.position(key) else {
+        let Some(first) = self.position(key) else {
             self.tokens.push(format!("{key}={item}"));
             return Ok(());
         };
-        let mut items = list_items(&self.tokens[i]);
-        if !items.iter().any(|x| x == item) {
-            items.push(item.to_string());
+        let mut items: Vec<String> = Vec::new();
+        let occurrences = self.tokens.iter().filter(|t| same_name(name_of(t), key));
+        for x in occurrences
+            .flat_map(|t| list_items(t))
+            .chain([item.to_string()])
+        {
+            if !items.contains(&x) {
+                items.push(x);
+            }
         }
-        let written = name_of(&self.tokens[i]).to_string();
-        self.tokens[i] = format!("{written}={}", items.join(","));
+        let written = name_of(&self.tokens[first]).to_string();
+        self.tokens[first] = format!("{written}={}", items.join(","));
+        self.remove_after(first, key);
         Ok(())
     }
 
-    /// Removes `item` from the comma list `key`; removes the parameter when the list
-    /// becomes empty (an empty `modules-load=` would only confuse a reader).
+    /// Removes `item` from every `key` list that holds it, and removes a parameter whose
+    /// list that leaves empty (an empty `modules-load=` would only confuse a reader).
     pub fn remove_list_item(&mut self, key: &str, item: &str) {
-        let Some(i) = self.position(key) else {
-            return;
-        };
-        let items: Vec<String> = list_items(&self.tokens[i])
-            .into_iter()
-            .filter(|x| x != item)
-            .collect();
-        if items.is_empty() {
-            self.tokens.remove(i);
-        } else {
-            let written = name_of(&self.tokens[i]).to_string();
-            self.tokens[i] = format!("{written}={}", items.join(","));
+        let mut kept = Vec::with_capacity(self.tokens.len());
+        for token in std::mem::take(&mut self.tokens) {
+            let items = list_items(&token);
+            if !same_name(name_of(&token), key) || !items.iter().any(|x| x == item) {
+                kept.push(token);
+                continue;
+            }
+            let rest: Vec<String> = items.into_iter().filter(|x| x != item).collect();
+            if !rest.is_empty() {
+                kept.push(format!("{}={}", name_of(&token), rest.join(",")));
+            }
         }
+        self.tokens = kept;
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -377,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn repeated_lists_are_merged_into_the_first() {
+        let mut c = parse("modules-load=dwc2 rootwait modules_load=g_ether,dwc2\n");
+        c.add_list_item("modules-load", "libcomposite").unwrap();
+        assert_eq!(
+            c.render(),
+            "modules-load=dwc2,g_ether,libcomposite rootwait\n"
+        );
+        let mut c = parse("a=x,y rootwait a=y,z a\n");
+        c.remove_list_item("a", "y");
+        assert_eq!(c.render(), "a=x rootwait a=z a\n");
+    }
+
+    #[test]
     fn a_flag_becomes_a_list_and_an_emptied_list_disappears() {
         let mut c = parse("quiet modules-load\n");
         c.add_list_item("modules-load", "dwc2").unwrap();
@@ -403,6 +425,51 @@ mod tests {
         let c = parse(text);
         assert_eq!(c.tokens().len(), 3);
         assert_eq!(c.render(), text);
+    }
+
+    #[test]
+    fn rendering_is_a_fixed_point_and_edits_are_idempotent_on_odd_lines() {
+        const PIECES: [&str; 10] = [
+            "quiet",
+            "modules_load=g_ether",
+            "modules-load=",
+            " ",
+            "\t",
+            "\r",
+            "a=1",
+            "a=2",
+            "dyndbg=\"x y\"",
+            "cgroup-enable=cpu",
+        ];
+        let mut seed: u64 = 7;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            usize::try_from(seed >> 33).unwrap() % n
+        };
+        for _ in 0..300 {
+            let text: String = (0..next(10))
+                .map(|_| format!("{} ", PIECES[next(PIECES.len())]))
+                .collect();
+            let c = parse(&text);
+            assert_eq!(parse(&c.render()), c, "{text:?}");
+            let mut once = c.clone();
+            cluster_edits(&mut once);
+            let mut twice = once.clone();
+            cluster_edits(&mut twice);
+            assert_eq!(twice, once, "{text:?}");
+            let modules = once.get("modules_load").flatten().unwrap_or_default();
+            assert!(modules.split(',').any(|x| x == "dwc2"), "{text:?}");
+            assert!(modules.split(',').any(|x| x == "g_ether"), "{text:?}");
+            let count = once
+                .tokens()
+                .iter()
+                .filter(|t| t.starts_with("modules"))
+                .count();
+            assert_eq!(count, 1, "{text:?}");
+            assert_eq!(once.get("cgroup_enable"), Some(Some("memory")));
+        }
     }
 
     #[test]

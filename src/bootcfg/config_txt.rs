@@ -1170,6 +1170,63 @@ mod tests {
         assert_eq!(bullseye.get(&all(), "arm_boost"), None);
     }
 
+    /// Files glued together from config.txt fragments by a fixed pseudo-random sequence,
+    /// so the properties below meet odd structure (nested filters, open overlay scopes,
+    /// CRLF, no final newline) without a fuzzing dependency.
+    fn generated_files() -> impl Iterator<Item = String> {
+        const PIECES: [&str; 16] = [
+            "[all]",
+            "[pi4]",
+            "[cm5]",
+            "[gpio4=1]",
+            "[none]",
+            "gpu_mem=64",
+            "gpu_mem=16",
+            "dtoverlay=dwc2",
+            "dtoverlay=dwc2,dr_mode=host",
+            "dtoverlay=",
+            "dtparam=i2c_arm=off,spi=on",
+            "dtparam=audio=on",
+            "# comment",
+            "",
+            "  enable_uart = 0 ",
+            "initramfs initrd.img followkernel",
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            usize::try_from(seed >> 33).unwrap() % n
+        };
+        (0..500).map(move |_| {
+            let eol = if next(4) == 0 { "\r\n" } else { "\n" };
+            let mut text: String = (0..next(12))
+                .map(|_| format!("{}{eol}", PIECES[next(PIECES.len())]))
+                .collect();
+            if next(3) == 0 {
+                text.truncate(text.trim_end_matches(['\r', '\n']).len());
+            }
+            text
+        })
+    }
+
+    #[test]
+    fn generated_files_round_trip_and_edits_are_idempotent() {
+        for text in generated_files() {
+            assert_eq!(ConfigTxt::parse(&text).render(), text);
+            let once = edited(&text, every_edit);
+            assert_eq!(edited(&once, every_edit), once, "{text:?}");
+            let c = ConfigTxt::parse(&once);
+            assert_eq!(c.get(&all(), "gpu_mem"), Some("16"), "{once:?}");
+            assert_eq!(c.get(&filter("pi4"), "arm_boost"), Some("1"), "{once:?}");
+            assert!(
+                c.overlays(&all())
+                    .contains(&("dwc2".to_string(), vec![param("dr_mode", "peripheral")]))
+            );
+        }
+    }
+
     #[test]
     fn check_overlay_names_the_missing_overlay_and_suggests_one() {
         let have: Vec<String> = ["dwc2", "vc4-kms-v3d", "i2c-gpio"]
