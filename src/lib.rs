@@ -5,6 +5,7 @@
 //! partition tables, base decoding), [`fs`] (FAT boot partition, ext4 root), and
 //! [`bootcfg`] (config.txt and cmdline.txt models).
 
+pub mod bootcfg;
 pub mod cli;
 pub mod error;
 pub mod fs;
