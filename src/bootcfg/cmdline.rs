@@ -274,9 +274,18 @@ mod tests {
     // Stock files of each release (pi-gen stage1/00-boot-files/files/cmdline.txt), with the
     // PARTUUID placeholder filled in by a made-up disk identifier as export-image does.
     const STOCK: [(&str, &str); 3] = [
-        ("bullseye", include_str!("testdata/bullseye-cmdline.txt")),
-        ("bookworm", include_str!("testdata/bookworm-cmdline.txt")),
-        ("trixie", include_str!("testdata/trixie-cmdline.txt")),
+        (
+            "bullseye",
+            include_str!("../../testdata/raspios/bullseye/cmdline.txt"),
+        ),
+        (
+            "bookworm",
+            include_str!("../../testdata/raspios/bookworm/cmdline.txt"),
+        ),
+        (
+            "trixie",
+            include_str!("../../testdata/raspios/trixie/cmdline.txt"),
+        ),
     ];
 
     fn parse(text: &str) -> Cmdline {
@@ -309,7 +318,7 @@ mod tests {
         let once = c.render();
         assert_eq!(
             once,
-            "console=serial0,115200 console=tty1 root=PARTUUID=0b5c3f27-02 rootfstype=ext4 \
+            "console=serial0,115200 console=tty1 root=PARTUUID=5e3da0b5-02 rootfstype=ext4 \
              fsck.repair=yes rootwait resize modules-load=dwc2,g_ether cgroup_memory=1 \
              cgroup_enable=memory\n"
         );

@@ -835,9 +835,9 @@ mod tests {
     // does not matter to these tests (comments are kept verbatim either way). trixie is
     // bookworm plus the June 2026 `[pi5] dtoverlay=nospi10` block; `arm_64bit=1` is left
     // out because the reference does not list it.
-    const BULLSEYE: &str = include_str!("testdata/bullseye-config.txt");
-    const BOOKWORM: &str = include_str!("testdata/bookworm-config.txt");
-    const TRIXIE: &str = include_str!("testdata/trixie-config.txt");
+    const BULLSEYE: &str = include_str!("../../testdata/raspios/bullseye/config.txt");
+    const BOOKWORM: &str = include_str!("../../testdata/raspios/bookworm/config.txt");
+    const TRIXIE: &str = include_str!("../../testdata/raspios/trixie/config.txt");
     const STOCK: [(&str, &str); 3] = [
         ("bullseye", BULLSEYE),
         ("bookworm", BOOKWORM),
