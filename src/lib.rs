@@ -7,8 +7,10 @@
 
 pub mod bootcfg;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod fs;
 pub mod image;
+pub mod inspect;
 
 pub use error::{Error, Result};

@@ -1,10 +1,16 @@
 //! The command-line interface: one file per subcommand.
 
+pub mod demo;
+pub mod inspect;
+pub mod unpack;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::image::base::CacheOptions;
 
 /// Bake ready-to-flash Raspberry Pi OS images for whole clusters.
 #[derive(Debug, Parser)]
@@ -30,12 +36,41 @@ pub struct Global {
     pub quiet: bool,
 }
 
+impl Global {
+    /// Progress bars only for a person watching a terminal.
+    pub fn progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    pub fn cache_options(&self) -> CacheOptions {
+        CacheOptions {
+            dir: self.cache_dir.clone(),
+            progress: self.progress(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Demo(demo::Args),
+    Inspect(inspect::Args),
+    Unpack(unpack::Args),
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     let Cli { global, command } = cli;
-    let _ = &global;
-    match command {}
+    match command {
+        Command::Demo(args) => demo::run(&args, &global),
+        Command::Inspect(args) => inspect::run(&args, &global),
+        Command::Unpack(args) => unpack::run(&args, &global),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::invalid(format!("cannot render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
 }

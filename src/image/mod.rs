@@ -1,4 +1,5 @@
 //! Image files: regions of them, partition tables, base decoding.
 
+pub mod base;
 pub mod partition;
 pub mod region;

@@ -1,0 +1,361 @@
+//! Base images as they are downloaded: raw, xz, zstd, gzip or zip.
+//!
+//! A compressed base is decoded once into a cache keyed by the sha256 of the compressed
+//! file, so a rebuild months later reuses the exact same bytes and never re-decodes.
+//! Decoding streams (memory stays bounded whatever the image size), writes zero runs as
+//! holes (a 5 GiB Raspberry Pi OS image is mostly free space), and uses liblzma's
+//! multi-threaded decoder for xz, the format Raspberry Pi OS is published in.
+//!
+//! A cache entry appears under its final name only after the decoder has verified the
+//! format's own integrity check (xz check, zstd frame, gzip and zip CRC-32) and the data
+//! is on disk, so an interrupted or corrupt decode never leaves an entry that a later run
+//! would trust.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+
+/// The container a base image comes in, told by magic bytes, not by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Raw,
+    Xz,
+    Zstd,
+    Gzip,
+    Zip,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Xz => "xz",
+            Format::Zstd => "zstd",
+            Format::Gzip => "gzip",
+            Format::Zip => "zip",
+        }
+    }
+
+    /// Reads the first bytes of `path` and names its format.
+    pub fn detect(path: &Path) -> Result<Format> {
+        let mut head = [0u8; 6];
+        let file = File::open(path).at(path)?;
+        let n = file.read_at(&mut head, 0).at(path)?;
+        let head = &head[..n];
+        Ok(if head.starts_with(b"\xfd7zXZ\0") {
+            Format::Xz
+        } else if head.starts_with(b"\x28\xb5\x2f\xfd") {
+            Format::Zstd
+        } else if head.starts_with(b"\x1f\x8b") {
+            Format::Gzip
+        } else if head.starts_with(b"PK\x03\x04") {
+            Format::Zip
+        } else {
+            Format::Raw
+        })
+    }
+}
+
+/// Where the cache lives and whether to show progress.
+#[derive(Debug, Clone, Default)]
+pub struct CacheOptions {
+    /// Cache directory; `None` means `$XDG_CACHE_HOME/pibake` (or `~/.cache/pibake`).
+    pub dir: Option<PathBuf>,
+    pub progress: bool,
+}
+
+impl CacheOptions {
+    fn dir(&self) -> Result<PathBuf> {
+        match &self.dir {
+            Some(d) => Ok(d.clone()),
+            None => dirs::cache_dir().map(|d| d.join("pibake")).ok_or_else(|| {
+                Error::invalid("no cache directory: neither XDG_CACHE_HOME nor HOME is set")
+                    .with_hint("pass --cache-dir DIR or set PIBAKE_CACHE_DIR")
+            }),
+        }
+    }
+}
+
+/// A base image ready to read: `raw` is an uncompressed image file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Base {
+    /// What the user gave.
+    pub source: PathBuf,
+    pub format: Format,
+    /// The uncompressed image: `source` itself when raw, else the cache entry.
+    pub raw: PathBuf,
+    /// True when a cache entry from an earlier run was reused.
+    pub reused: bool,
+}
+
+/// Makes `path` readable as a raw image, decoding into the cache when compressed.
+pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
+    let format = Format::detect(path)?;
+    if format == Format::Raw {
+        return Ok(Base {
+            source: path.to_path_buf(),
+            format,
+            raw: path.to_path_buf(),
+            reused: false,
+        });
+    }
+    let dir = opts.dir()?;
+    fs::create_dir_all(&dir).at(&dir)?;
+    let entry = dir.join(format!("{}.img", sha256_file(path, opts.progress)?));
+    let reused = entry.exists();
+    if !reused {
+        decode_into_cache(path, format, &entry, opts.progress)?;
+    }
+    Ok(Base {
+        source: path.to_path_buf(),
+        format,
+        raw: entry,
+        reused,
+    })
+}
+
+/// Hex sha256 of a file, read in large chunks.
+fn sha256_file(path: &Path, progress: bool) -> Result<String> {
+    let file = File::open(path).at(path)?;
+    let len = file.metadata().at(path)?.len();
+    let bar = bar(progress, len, "hashing");
+    let mut reader = bar.wrap_read(file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    bar.finish_and_clear();
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn bar(progress: bool, len: u64, what: &'static str) -> indicatif::ProgressBar {
+    if !progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what);
+    bar
+}
+
+/// Decodes `path` into `entry`, through a temporary name in the same directory.
+fn decode_into_cache(path: &Path, format: Format, entry: &Path, progress: bool) -> Result<()> {
+    let part = entry.with_extension(format!("img.part-{}", std::process::id()));
+    let result = (|| {
+        let out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&part)
+            .at(&part)?;
+        let input = File::open(path).at(path)?;
+        let bar = bar(progress, input.metadata().at(path)?.len(), "decoding");
+        let input = BufReader::with_capacity(1 << 20, bar.wrap_read(input));
+        let mut sink = SparseWriter::new(&out, &part);
+        decode(format, input, &mut sink).map_err(|e| damaged(path, format, e))?;
+        if sink.len() == 0 {
+            return Err(Error::invalid(format!(
+                "{}: decodes to an empty file, not a disk image",
+                path.display()
+            )));
+        }
+        sink.finish()?;
+        out.sync_all().at(&part)?;
+        bar.finish_and_clear();
+        fs::rename(&part, entry).at(entry)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&part);
+    }
+    result
+}
+
+/// An error of the decoder means the download is damaged; say so, naming the file.
+fn damaged(path: &Path, format: Format, e: DecodeError) -> Error {
+    match e {
+        DecodeError::Output(e) => e,
+        DecodeError::Input(e) => Error::invalid(format!(
+            "{}: {} data is truncated or corrupt: {e}",
+            path.display(),
+            format.name()
+        ))
+        .with_hint("download the image again and compare its sha256 with the published one"),
+        DecodeError::Layout(what) => Error::invalid(format!("{}: {what}", path.display())),
+    }
+}
+
+/// Why decoding stopped: the compressed input, the archive layout, or our own output.
+enum DecodeError {
+    Input(io::Error),
+    Layout(String),
+    Output(Error),
+}
+
+/// Copies the decoded stream of `input` into `sink`.
+fn decode(
+    format: Format,
+    input: impl BufRead + io::Seek,
+    sink: &mut SparseWriter,
+) -> Result<(), DecodeError> {
+    match format {
+        Format::Raw => unreachable!("raw images are not decoded"),
+        Format::Xz => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let stream = liblzma::stream::MtStreamBuilder::new()
+                .threads(threads)
+                // Enough for every core to hold the blocks xz -T0 writes at preset 9.
+                .memlimit_threading(1 << 30)
+                .memlimit_stop(u64::MAX)
+                .decoder()
+                .map_err(|e| DecodeError::Input(e.into()))?;
+            let mut dec = liblzma::bufread::XzDecoder::new_stream(input, stream);
+            sink.copy_from(&mut dec)?;
+            trailing_must_be_padding(dec.into_inner())
+        }
+        Format::Zstd => {
+            let mut dec = zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(DecodeError::Input)?
+                .single_frame();
+            sink.copy_from(&mut dec)?;
+            trailing_must_be_padding(dec.finish())
+        }
+        Format::Gzip => sink.copy_from(&mut flate2::bufread::MultiGzDecoder::new(input)),
+        Format::Zip => {
+            let mut archive =
+                zip::ZipArchive::new(input).map_err(|e| DecodeError::Input(io::Error::other(e)))?;
+            let images: Vec<String> = archive
+                .file_names()
+                .filter_map(|n| n.ok().map(|n| n.into_owned()))
+                .filter(|n| n.to_ascii_lowercase().ends_with(".img"))
+                .collect();
+            let [name] = images.as_slice() else {
+                return Err(DecodeError::Layout(format!(
+                    "the zip archive must hold exactly one .img file, it holds {}{}",
+                    images.len(),
+                    if images.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", images.join(", "))
+                    }
+                )));
+            };
+            let mut file = archive
+                .by_name(name)
+                .map_err(|e| DecodeError::Input(io::Error::other(e)))?;
+            sink.copy_from(&mut file)
+        }
+    }
+}
+
+/// After one xz or zstd stream, only zero padding may follow; anything else means the
+/// file is not the single image it claims to be.
+fn trailing_must_be_padding(mut rest: impl BufRead) -> Result<(), DecodeError> {
+    loop {
+        let buf = rest.fill_buf().map_err(DecodeError::Input)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if buf.iter().any(|&b| b != 0) {
+            return Err(DecodeError::Input(io::Error::other(
+                "unexpected data after the end of the compressed stream",
+            )));
+        }
+        let n = buf.len();
+        rest.consume(n);
+    }
+}
+
+/// Writes a stream to a file, leaving holes where whole 4 KiB blocks are zero.
+struct SparseWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    /// Bytes of the stream seen so far.
+    pos: u64,
+}
+
+/// The granularity of holes: the block size of every common Linux filesystem.
+const HOLE: usize = 4096;
+
+impl<'a> SparseWriter<'a> {
+    fn new(file: &'a File, path: &'a Path) -> Self {
+        SparseWriter { file, path, pos: 0 }
+    }
+
+    fn len(&self) -> u64 {
+        self.pos
+    }
+
+    /// Reads `input` to its end in 4 MiB chunks, writing only non-zero blocks.
+    fn copy_from(&mut self, input: &mut impl Read) -> Result<(), DecodeError> {
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match input.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(DecodeError::Input(e)),
+                }
+            }
+            if filled == 0 {
+                return Ok(());
+            }
+            self.write_chunk(&buf[..filled])
+                .map_err(DecodeError::Output)?;
+        }
+    }
+
+    fn write_chunk(&mut self, chunk: &[u8]) -> Result<()> {
+        let mut run_start = None;
+        for (i, block) in chunk.chunks(HOLE).enumerate() {
+            let zero = block.iter().all(|&b| b == 0);
+            match (zero, run_start) {
+                (false, None) => run_start = Some(i * HOLE),
+                (true, Some(s)) => {
+                    self.write_at(&chunk[s..i * HOLE], s)?;
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = run_start {
+            self.write_at(&chunk[s..], s)?;
+        }
+        self.pos += chunk.len() as u64;
+        Ok(())
+    }
+
+    fn write_at(&self, data: &[u8], offset_in_chunk: usize) -> Result<()> {
+        self.file
+            .write_all_at(data, self.pos + offset_in_chunk as u64)
+            .at(self.path)
+    }
+
+    /// Sets the final length, so a trailing zero run is a hole too.
+    fn finish(self) -> Result<()> {
+        self.file.set_len(self.pos).at(self.path)
+    }
+}
