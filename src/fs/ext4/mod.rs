@@ -1,78 +1,668 @@
-//! The ext4 root filesystem.
+//! pibake's own ext4: reads and edits a root filesystem inside an image file, in place.
 //!
-//! Reading goes through the `ext4-view` crate for now (issue 2 allows a read-only crate
-//! until pibake's own ext4 code exists); [`hash`] is the first piece of that own code.
-//! [`Ext4`] is the narrow interface the rest of pibake uses, so the reader behind it can
-//! be replaced without touching callers.
+//! No mount, no root, no e2fsprogs at run time. The filesystem is opened read-only
+//! ([`Ext4::open`]) or for writing ([`Ext4::open_rw`]), which first refuses anything that
+//! would make a write unsafe: a journal that needs recovery, orphans, errors, or any
+//! feature pibake does not implement. Edits collect in memory (metadata and data blocks,
+//! bitmaps, descriptors) and reach the image only at [`Ext4::commit`], in block order,
+//! checksummed; a failed operation therefore leaves the image untouched.
+//!
+//! Modules: [`superblock`] (geometry, features), [`group`] (descriptors, bitmaps,
+//! allocation), [`inode`], [`extent`] (extent trees), [`dir`] (directory blocks),
+//! [`htree`] (hash-indexed directories), [`hash`] (their name hashes), [`mkfs`] (new
+//! filesystems), [`csum`] and [`le`] (checksums and field access).
 
+pub mod csum;
+pub mod dir;
+pub mod extent;
+pub mod group;
 pub mod hash;
+pub mod htree;
+pub mod inode;
+pub mod le;
+
+pub mod superblock;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::image::region::Region;
 
-/// A read-only view of an ext4 filesystem inside an image region.
-pub struct Ext4 {
-    fs: ext4_view::Ext4,
-    origin: String,
+pub use dir::DirEntry;
+use extent::Mapping;
+use group::{Bitmaps, GroupDesc};
+use inode::{EXT4_EXTENTS_FL, Inode, ROOT_INO, S_IFDIR, S_IFLNK, S_IFREG};
+pub use inode::{Kind, Time};
+use le::Le;
+use superblock::{RO_COMPAT_DIR_NLINK, SB_OFFSET, SB_SIZE, Superblock};
+
+/// Symlinks followed while resolving one path, as the kernel's limit.
+const MAX_SYMLINKS: usize = 40;
+
+/// The filesystem's blocks: read from the image, or from pending writes.
+struct Blocks {
+    region: Region,
+    bs: usize,
+    count: u64,
+    dirty: BTreeMap<u64, Vec<u8>>,
 }
 
-/// One name in a directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: String,
-}
+impl Blocks {
+    fn check(&self, n: u64, len: u64) -> Result<()> {
+        if n.checked_add(len).is_none_or(|end| end > self.count) {
+            return Err(Error::corrupt(format!(
+                "{}: block {n} (+{len}) is past the end of the filesystem ({} blocks)",
+                self.region.path().display(),
+                self.count
+            )));
+        }
+        Ok(())
+    }
 
-/// Lets `ext4-view` read through a bounds-checked [`Region`].
-struct RegionReader(Region);
+    fn read(&self, n: u64) -> Result<Vec<u8>> {
+        if let Some(b) = self.dirty.get(&n) {
+            return Ok(b.clone());
+        }
+        self.check(n, 1)?;
+        self.region.read_vec(n * self.bs as u64, self.bs)
+    }
 
-impl ext4_view::Ext4Read for RegionReader {
-    fn read(
-        &mut self,
-        start_byte: u64,
-        dst: &mut [u8],
-    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        self.0
-            .read_exact_at(start_byte, dst)
-            .map_err(|e| e.to_string().into())
+    /// `len` consecutive blocks from `start`, pending writes included.
+    fn read_run(&self, start: u64, len: u64) -> Result<Vec<u8>> {
+        self.check(start, len)?;
+        let mut buf = self
+            .region
+            .read_vec(start * self.bs as u64, len as usize * self.bs)?;
+        for (&n, b) in self.dirty.range(start..start + len) {
+            let off = (n - start) as usize * self.bs;
+            buf[off..off + self.bs].copy_from_slice(b);
+        }
+        Ok(buf)
+    }
+
+    fn write(&mut self, n: u64, data: Vec<u8>) {
+        debug_assert_eq!(data.len(), self.bs);
+        self.dirty.insert(n, data);
     }
 }
 
+/// What `stat` reports about a path (without following a final symlink).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stat {
+    pub ino: u32,
+    pub kind: Kind,
+    /// Permission bits, including setuid, setgid and sticky (`0o7777`).
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub links: u16,
+    pub atime: Time,
+    pub mtime: Time,
+    pub ctime: Time,
+    pub crtime: Option<Time>,
+    /// A symlink's target.
+    pub target: Option<String>,
+}
+
+/// Mode, owner and time of a file pibake creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    /// `None`: the filesystem's edit time ([`Ext4::set_time`]).
+    pub mtime: Option<Time>,
+}
+
+impl Meta {
+    pub fn new(mode: u16, uid: u32, gid: u32) -> Meta {
+        Meta {
+            mode,
+            uid,
+            gid,
+            mtime: None,
+        }
+    }
+}
+
+/// An ext4 filesystem inside an image region.
+pub struct Ext4 {
+    blocks: Blocks,
+    sb: Superblock,
+    groups: Vec<GroupDesc>,
+    bitmaps: Bitmaps,
+    dirty_groups: BTreeSet<u32>,
+    bs: usize,
+    seed: u32,
+    origin: String,
+    writable: bool,
+    /// Timestamp for changes that have no time of their own (directory mtimes, ctimes).
+    time: Time,
+}
+
 impl Ext4 {
-    /// Opens the filesystem; a bad superblock is an error naming the image.
+    /// Opens for reading only.
     pub fn open(region: Region) -> Result<Ext4> {
         let origin = format!(
             "{} (ext4 at byte {})",
             region.path().display(),
             region.start()
         );
-        let fs = ext4_view::Ext4::load(Box::new(RegionReader(region)))
-            .map_err(|e| Error::corrupt(format!("{origin}: {e}")))?;
-        Ok(Ext4 { fs, origin })
+        let sb = Superblock::parse(region.read_vec(SB_OFFSET, SB_SIZE)?, &origin)?;
+        let bs = sb.block_size();
+        let count = sb.blocks_count();
+        if count * bs as u64 > region.len() {
+            return Err(Error::corrupt(format!(
+                "{origin}: the filesystem has {count} blocks of {bs} bytes but the partition holds {} bytes",
+                region.len()
+            )));
+        }
+        let mut fs = Ext4 {
+            blocks: Blocks {
+                region,
+                bs,
+                count,
+                dirty: BTreeMap::new(),
+            },
+            seed: sb.csum_seed(),
+            time: Time::from_secs(i64::from(sb.wtime())),
+            sb,
+            groups: Vec::new(),
+            bitmaps: Bitmaps::default(),
+            dirty_groups: BTreeSet::new(),
+            bs,
+            origin,
+            writable: false,
+        };
+        fs.load_groups()?;
+        Ok(fs)
     }
 
-    fn fail(&self, path: &str, e: ext4_view::Ext4Error) -> Error {
-        Error::corrupt(format!("{}: {path}: {e}", self.origin))
+    /// Opens for writing, after refusing anything pibake cannot write safely.
+    pub fn open_rw(region: Region) -> Result<Ext4> {
+        let mut fs = Ext4::open(region)?;
+        fs.sb.check_writable(&fs.origin)?;
+        fs.writable = true;
+        Ok(fs)
     }
+
+    /// The time stamped on changes without a time of their own. It defaults to the
+    /// superblock's last write time, so the same edits of the same base give the same
+    /// bytes.
+    pub fn set_time(&mut self, t: Time) {
+        self.time = t;
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.bs
+    }
+
+    pub fn free_blocks(&self) -> u64 {
+        self.sb.free_blocks()
+    }
+
+    fn invalid(&self, path: &str, what: &str) -> Error {
+        Error::invalid(format!("{}: {path}: {what}", self.origin))
+    }
+
+    fn require_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("{}: opened read-only", self.origin)))
+        }
+    }
+
+    // ----- paths -----
+
+    /// The components of an absolute path.
+    fn components<'p>(&self, path: &'p str) -> Result<Vec<&'p str>> {
+        if !path.starts_with('/') {
+            return Err(self.invalid(path, "paths inside the image must be absolute"));
+        }
+        let parts: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        for c in &parts {
+            if c.len() > 255 || c.contains('\0') {
+                return Err(self.invalid(path, "a name is longer than 255 bytes or holds a NUL"));
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The inode `path` names, following symlinks inside the filesystem (the last one
+    /// only when `follow_last`); `None` when something along the way does not exist.
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<u32>> {
+        let mut todo: Vec<String> = self
+            .components(path)?
+            .iter()
+            .rev()
+            .map(|s| s.to_string())
+            .collect();
+        let mut stack = vec![ROOT_INO];
+        let mut hops = 0;
+        while let Some(name) = todo.pop() {
+            let dir = self.inode(*stack.last().expect("root stays"))?;
+            if dir.kind() != Some(Kind::Dir) {
+                return Ok(None);
+            }
+            if name == ".." {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            let Some(ino) = self.lookup(&dir, &name)? else {
+                return Ok(None);
+            };
+            let inode = self.inode(ino)?;
+            if inode.kind() == Some(Kind::Symlink) && (follow_last || !todo.is_empty()) {
+                hops += 1;
+                if hops > MAX_SYMLINKS {
+                    return Err(self.invalid(path, "too many levels of symbolic links"));
+                }
+                let target = self.link_target(&inode)?;
+                if target.starts_with('/') {
+                    stack.truncate(1);
+                }
+                todo.extend(
+                    target
+                        .split('/')
+                        .filter(|c| !c.is_empty() && *c != ".")
+                        .rev()
+                        .map(str::to_string),
+                );
+                continue;
+            }
+            stack.push(ino);
+        }
+        Ok(Some(*stack.last().expect("root stays")))
+    }
+
+    fn must_resolve(&self, path: &str, follow_last: bool) -> Result<Inode> {
+        match self.resolve(path, follow_last)? {
+            Some(ino) => self.inode(ino),
+            None => Err(self.invalid(path, "no such file or directory")),
+        }
+    }
+
+    /// The directory that holds `path` (which must exist) and the last name.
+    fn parent_of<'p>(&self, path: &'p str) -> Result<(Inode, &'p str)> {
+        let parts = self.components(path)?;
+        let Some((&name, _)) = parts.split_last() else {
+            return Err(self.invalid(path, "the root directory has no parent"));
+        };
+        if name == ".." {
+            return Err(self.invalid(path, "the last name may not be `..`"));
+        }
+        let parent = &path[..path.trim_end_matches('/').len() - name.len()];
+        let dir = self.must_resolve(if parent.is_empty() { "/" } else { parent }, true)?;
+        if dir.kind() != Some(Kind::Dir) {
+            return Err(self.invalid(path, "a parent is not a directory"));
+        }
+        Ok((dir, name))
+    }
+
+    // ----- reading -----
 
     /// The whole content of a file (symlinks followed inside the filesystem).
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.fs.read(path).map_err(|e| self.fail(path, e))
+        let inode = self.must_resolve(path, true)?;
+        match inode.kind() {
+            Some(Kind::File) => self.file_data(&inode),
+            _ => Err(self.invalid(path, "not a regular file")),
+        }
     }
 
     pub fn exists(&self, path: &str) -> Result<bool> {
-        self.fs.exists(path).map_err(|e| self.fail(path, e))
+        Ok(self.resolve(path, true)?.is_some())
     }
 
     /// The names in a directory, without `.` and `..`.
     pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
-        let mut out = Vec::new();
-        for entry in self.fs.read_dir(path).map_err(|e| self.fail(path, e))? {
-            let entry = entry.map_err(|e| self.fail(path, e))?;
-            let name = entry.file_name().display().to_string();
-            if name != "." && name != ".." {
-                out.push(DirEntry { name });
+        let inode = self.must_resolve(path, true)?;
+        if inode.kind() != Some(Kind::Dir) {
+            return Err(self.invalid(path, "not a directory"));
+        }
+        Ok(self
+            .entries(&inode)?
+            .into_iter()
+            .filter(|e| e.name != "." && e.name != "..")
+            .collect())
+    }
+
+    /// Facts about `path` itself (a final symlink is not followed).
+    pub fn stat(&self, path: &str) -> Result<Stat> {
+        let inode = self.must_resolve(path, false)?;
+        let kind = inode.kind().ok_or_else(|| {
+            Error::corrupt(format!(
+                "{}: {path}: inode has mode 0o{:o}",
+                self.origin,
+                inode.mode()
+            ))
+        })?;
+        Ok(Stat {
+            ino: inode.ino,
+            kind,
+            mode: inode.mode() & 0o7777,
+            uid: inode.uid(),
+            gid: inode.gid(),
+            size: inode.size(),
+            links: inode.links(),
+            atime: inode.atime(),
+            mtime: inode.mtime(),
+            ctime: inode.ctime(),
+            crtime: inode.crtime(),
+            target: if kind == Kind::Symlink {
+                Some(self.link_target(&inode)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn file_data(&self, inode: &Inode) -> Result<Vec<u8>> {
+        let size = inode.size();
+        let mut out = vec![
+            0u8;
+            usize::try_from(size)
+                .map_err(|_| Error::unsupported("file larger than memory"))?
+        ];
+        if size == 0 {
+            return Ok(out);
+        }
+        let bs = self.bs as u64;
+        for e in self.mapping(inode)?.extents {
+            let from = u64::from(e.logical) * bs;
+            if e.uninit || from >= size {
+                continue;
             }
+            let len = u64::from(e.len).min((size - from).div_ceil(bs));
+            let data = self.blocks.read_run(e.start, len)?;
+            let n = (len * bs).min(size - from) as usize;
+            out[from as usize..from as usize + n].copy_from_slice(&data[..n]);
         }
         Ok(out)
+    }
+
+    fn link_target(&self, inode: &Inode) -> Result<String> {
+        let size = inode.size() as usize;
+        let bytes = if inode.flags() & EXT4_EXTENTS_FL == 0 && size < 60 {
+            inode.i_block()[..size].to_vec()
+        } else {
+            self.file_data(inode)?
+        };
+        String::from_utf8(bytes).map_err(|_| {
+            Error::unsupported(format!(
+                "{}: symlink inode {} has a non-UTF-8 target",
+                self.origin, inode.ino
+            ))
+        })
+    }
+
+    // ----- writing -----
+
+    /// Writes `data` to blocks near `goal` and gives `inode` an extent tree for them.
+    fn store_data(&mut self, inode: &mut Inode, data: &[u8]) -> Result<()> {
+        let bs = self.bs;
+        let nblocks = data.len().div_ceil(bs) as u64;
+        let goal = self.group_of_inode(inode.ino);
+        let runs = self.alloc_blocks(goal, nblocks)?;
+        let mut chunks = data.chunks(bs);
+        for &(start, len) in &runs {
+            for b in start..start + len {
+                let mut block = chunks.next().expect("as many chunks as blocks").to_vec();
+                block.resize(bs, 0);
+                self.blocks.write(b, block);
+            }
+        }
+        let tree = self.set_extents(inode, &runs)?;
+        inode.set_size(data.len() as u64);
+        inode.set_blocks_512((nblocks + tree) * (bs as u64 / 512));
+        Ok(())
+    }
+
+    /// Frees everything an inode's content occupies (not the inode itself).
+    fn free_data(&mut self, inode: &Inode) -> Result<()> {
+        if inode.flags() & EXT4_EXTENTS_FL != 0 {
+            let m: Mapping = self.mapping(inode)?;
+            self.free_mapping(&m)?;
+        } else if inode.kind() != Some(Kind::Symlink)
+            && inode.blocks_512(self.bs) > 0
+            && inode.file_acl() == 0
+        {
+            return Err(Error::unsupported(format!(
+                "{}: inode {} uses block maps (ext2/ext3 style), which pibake does not rewrite",
+                self.origin, inode.ino
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates or replaces a regular file. Replacing keeps the inode (and so its hard
+    /// links) and frees the old blocks; a symlink in the way is replaced by the file.
+    pub fn write_file(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
+        self.require_writable()?;
+        let (mut dir, name) = self.parent_of(path)?;
+        let time = meta.mtime.unwrap_or(self.time);
+        if let Some(ino) = self.lookup(&dir, name)? {
+            let mut inode = self.inode(ino)?;
+            match inode.kind() {
+                Some(Kind::File) => {
+                    self.free_data(&inode)?;
+                    inode.set_mode(S_IFREG | (meta.mode & 0o7777));
+                    inode.set_owner(meta.uid, meta.gid);
+                    self.store_data(&mut inode, data)?;
+                    inode.set_mtime(time);
+                    inode.set_ctime(time);
+                    return self.write_inode(&mut inode);
+                }
+                Some(Kind::Symlink) => self.remove(path)?,
+                _ => return Err(self.invalid(path, "exists and is not a regular file")),
+            }
+            dir = self.inode(dir.ino)?;
+        }
+        let ino = self.alloc_inode(self.group_of_inode(dir.ino), false)?;
+        let mut inode = self.new_inode(ino, S_IFREG | (meta.mode & 0o7777), time);
+        inode.set_owner(meta.uid, meta.gid);
+        inode.set_links(1);
+        self.store_data(&mut inode, data)?;
+        self.write_inode(&mut inode)?;
+        self.link_into(&mut dir, name, ino, Kind::File)
+    }
+
+    /// Adds a name to a directory and stamps the directory's times.
+    fn link_into(&mut self, dir: &mut Inode, name: &str, ino: u32, kind: Kind) -> Result<()> {
+        self.add_entry(dir, name, ino, kind)?;
+        dir.set_mtime(self.time);
+        dir.set_ctime(self.time);
+        self.write_inode(dir)
+    }
+
+    /// Creates a directory and any missing parents, each with `meta`. Existing
+    /// directories are left as they are.
+    pub fn mkdir_p(&mut self, path: &str, meta: &Meta) -> Result<()> {
+        self.require_writable()?;
+        let mut sofar = String::new();
+        for part in self.components(path)? {
+            sofar.push('/');
+            sofar.push_str(part);
+            match self.resolve(&sofar, true)? {
+                Some(ino) if self.inode(ino)?.kind() == Some(Kind::Dir) => continue,
+                Some(_) => return Err(self.invalid(&sofar, "exists and is not a directory")),
+                None => self.mkdir(&sofar, meta)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn mkdir(&mut self, path: &str, meta: &Meta) -> Result<()> {
+        let (mut parent, name) = self.parent_of(path)?;
+        let time = meta.mtime.unwrap_or(self.time);
+        let ino = self.alloc_inode(self.group_of_inode(parent.ino), true)?;
+        let mut inode = self.new_inode(ino, S_IFDIR | (meta.mode & 0o7777), time);
+        inode.set_owner(meta.uid, meta.gid);
+        inode.set_links(2);
+        let mut block = self.empty_leaf();
+        let end = self.leaf_end();
+        dir::insert_into_block(&mut block, end, ino, b".", Kind::Dir.dirent_type())?;
+        dir::insert_into_block(&mut block, end, parent.ino, b"..", Kind::Dir.dirent_type())?;
+        self.store_data(&mut inode, &block)?;
+        let b = self.mapping(&inode)?.extents[0].start;
+        self.write_leaf(&inode, b, block);
+        self.write_inode(&mut inode)?;
+        let links = parent.links();
+        if links >= 64999 && self.sb.has_ro(RO_COMPAT_DIR_NLINK) || links == 1 {
+            parent.set_links(1);
+        } else {
+            parent.set_links(links + 1);
+        }
+        self.link_into(&mut parent, name, ino, Kind::Dir)
+    }
+
+    /// Creates a symlink (fast, in the inode, when the target is under 60 bytes). A
+    /// symlink already there is replaced.
+    pub fn symlink(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
+        self.require_writable()?;
+        if target.is_empty() || target.len() >= self.bs || target.contains('\0') {
+            return Err(self.invalid(
+                path,
+                "a symlink target must be 1 to block-size bytes, without NUL",
+            ));
+        }
+        let (mut dir, name) = self.parent_of(path)?;
+        if let Some(ino) = self.lookup(&dir, name)? {
+            if self.inode(ino)?.kind() != Some(Kind::Symlink) {
+                return Err(self.invalid(path, "exists and is not a symlink"));
+            }
+            self.remove(path)?;
+            dir = self.inode(dir.ino)?;
+        }
+        let time = meta.mtime.unwrap_or(self.time);
+        let ino = self.alloc_inode(self.group_of_inode(dir.ino), false)?;
+        let mut inode = self.new_inode(ino, S_IFLNK | 0o777, time);
+        inode.set_owner(meta.uid, meta.gid);
+        inode.set_links(1);
+        if target.len() < 60 {
+            inode.i_block_mut()[..target.len()].copy_from_slice(target.as_bytes());
+            inode.set_size(target.len() as u64);
+        } else {
+            self.store_data(&mut inode, target.as_bytes())?;
+        }
+        self.write_inode(&mut inode)?;
+        self.link_into(&mut dir, name, ino, Kind::Symlink)
+    }
+
+    /// Changes permission bits (`0o7777`) of `path` itself.
+    pub fn chmod(&mut self, path: &str, mode: u16) -> Result<()> {
+        self.change(path, |i| {
+            i.set_mode(i.mode() & inode::S_IFMT | mode & 0o7777)
+        })
+    }
+
+    pub fn chown(&mut self, path: &str, uid: u32, gid: u32) -> Result<()> {
+        self.change(path, |i| i.set_owner(uid, gid))
+    }
+
+    pub fn set_times(&mut self, path: &str, atime: Time, mtime: Time) -> Result<()> {
+        self.change(path, |i| {
+            i.set_atime(atime);
+            i.set_mtime(mtime);
+        })
+    }
+
+    fn change(&mut self, path: &str, f: impl FnOnce(&mut Inode)) -> Result<()> {
+        self.require_writable()?;
+        let mut inode = self.must_resolve(path, false)?;
+        f(&mut inode);
+        inode.set_ctime(self.time);
+        self.write_inode(&mut inode)
+    }
+
+    /// Removes a file, a symlink or an empty directory, freeing its inode and blocks
+    /// when the last link goes.
+    pub fn remove(&mut self, path: &str) -> Result<()> {
+        self.require_writable()?;
+        let (mut dir, name) = self.parent_of(path)?;
+        let Some(ino) = self.lookup(&dir, name)? else {
+            return Err(self.invalid(path, "no such file or directory"));
+        };
+        let mut inode = self.inode(ino)?;
+        let is_dir = inode.kind() == Some(Kind::Dir);
+        if is_dir {
+            if self
+                .entries(&inode)?
+                .iter()
+                .any(|e| e.name != "." && e.name != "..")
+            {
+                return Err(self.invalid(path, "directory not empty"));
+            }
+            let links = dir.links();
+            if links > 2 {
+                dir.set_links(links - 1);
+            }
+        }
+        self.remove_entry(&dir, name)?;
+        dir.set_mtime(self.time);
+        dir.set_ctime(self.time);
+        self.write_inode(&mut dir)?;
+        let links = if is_dir {
+            0
+        } else {
+            inode.links().saturating_sub(1)
+        };
+        inode.set_links(links);
+        inode.set_ctime(self.time);
+        if links == 0 {
+            self.free_data(&inode)?;
+            self.release_xattr_block(&inode)?;
+            inode.set_dtime(self.time.secs as u32);
+            inode.set_size(0);
+            inode.set_blocks_512(0);
+            self.free_inode(ino, is_dir)?;
+        }
+        self.write_inode(&mut inode)
+    }
+
+    /// Drops a deleted inode's reference to a shared extended-attribute block.
+    fn release_xattr_block(&mut self, inode: &Inode) -> Result<()> {
+        let b = inode.file_acl();
+        if b == 0 {
+            return Ok(());
+        }
+        let mut block = self.blocks.read(b)?;
+        let refs = block.u32_at(4);
+        if refs <= 1 {
+            return self.mark_blocks(b, 1, false);
+        }
+        block.set_u32(4, refs - 1);
+        if self.sb.metadata_csum() {
+            block.set_u32(0x10, 0);
+            let c = csum::crc32c(self.seed, &b.to_le_bytes());
+            let c = csum::crc32c(c, &block);
+            block.set_u32(0x10, c);
+        }
+        self.blocks.write(b, block);
+        Ok(())
+    }
+
+    /// Writes every pending change to the image: blocks in order, then descriptors and
+    /// the superblock. Returns the image byte ranges written so far.
+    pub fn commit(&mut self) -> Result<Vec<Range<u64>>> {
+        self.require_writable()?;
+        self.flush_groups()?;
+        let dirty = std::mem::take(&mut self.blocks.dirty);
+        for (n, data) in &dirty {
+            self.blocks.region.write_all_at(n * self.bs as u64, data)?;
+        }
+        self.bitmaps = Bitmaps::default();
+        self.sb.finalize();
+        let raw = self.sb.raw.clone();
+        self.blocks.region.write_all_at(SB_OFFSET, &raw)?;
+        Ok(self.blocks.region.written())
     }
 }
