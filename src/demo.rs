@@ -5,21 +5,23 @@
 //! `rootfs` after it, holding the files pibake reads and edits (os-release, fstab with
 //! PARTUUIDs, the default user, enabled units, config.txt, cmdline.txt, overlays).
 //!
-//! The partition table and the FAT partition are written by pibake itself. The ext4 root
-//! is made with `mkfs.ext4 -d` (e2fsprogs is part of every Debian install) until pibake's
-//! own mkfs and ext4 writer take over; that is the only external program pibake runs.
+//! Everything is written by pibake itself: the partition table, the FAT partition, and
+//! the ext4 root (pibake's own mkfs, then its ext4 writer). No external program runs, and
+//! the same pibake version always makes the same bytes.
 
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use crate::error::{Error, IoContext, Result};
+use crate::fs::ext4::mkfs::MkfsOptions;
+use crate::fs::ext4::{Ext4, Meta};
 use crate::fs::fat::Fat;
 use crate::image::partition::SECTOR;
 use crate::image::region::Region;
 
+/// The demo's creation time (2024-01-01), so every run makes the same bytes.
+const DEMO_TIME: u32 = 1_704_067_200;
 /// The demo's fixed disk identifier, so every run makes the same partition table.
 pub const DISK_ID: u32 = 0x70696261; // "piba"
 const BOOT_START: u64 = 16384; // sectors: the 8 MiB alignment of 2025+ images
@@ -56,8 +58,8 @@ pub fn synthesize_base(dir: &Path) -> Result<PathBuf> {
         let image = Region::new(Arc::new(file), &part, 0, total);
         write_mbr(&image, root_start)?;
         write_boot(&image)?;
+        write_root(&image, root_start)?;
     }
-    write_root(dir, &part, root_start * SECTOR)?;
     fs::rename(&part, &path).at(&path)?;
     Ok(path)
 }
@@ -116,7 +118,7 @@ fn cmdline() -> String {
 
 /// One entry of the demo's root tree.
 enum Entry {
-    File(&'static str, Vec<u8>, u32),
+    File(&'static str, Vec<u8>, u16),
     Link(&'static str, &'static str),
 }
 
@@ -197,55 +199,27 @@ fn elf_arm64() -> Vec<u8> {
     h
 }
 
-fn write_root(dir: &Path, image: &Path, offset: u64) -> Result<()> {
-    let stage = dir.join("demo-rootfs.staging");
-    if stage.exists() {
-        fs::remove_dir_all(&stage).at(&stage)?;
-    }
+/// Makes the root with pibake's own mkfs and fills it with the ext4 writer.
+fn write_root(image: &Region, root_start: u64) -> Result<()> {
+    let region = image.sub(root_start * SECTOR, ROOT_SECTORS * SECTOR)?;
+    let mut root = Ext4::mkfs(region, &MkfsOptions::new(*b"pibake-demo-root", DEMO_TIME))?;
+    let dir = Meta::new(0o755, 0, 0);
     for entry in root_files() {
         let rel = match &entry {
             Entry::File(rel, ..) | Entry::Link(rel, _) => rel,
         };
-        let p = stage.join(rel);
-        let parent = p.parent().unwrap_or(&stage);
-        fs::create_dir_all(parent).at(parent)?;
+        let path = format!("/{rel}");
+        if let Some((parent, _)) = path.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
+            root.mkdir_p(parent, &dir)?;
+        }
         match entry {
-            Entry::Link(_, target) => symlink(target, &p).at(&p)?,
+            Entry::Link(_, target) => root.symlink(&path, target, &Meta::new(0o777, 0, 0))?,
             Entry::File(_, content, mode) => {
-                fs::write(&p, content).at(&p)?;
-                fs::set_permissions(&p, fs::Permissions::from_mode(mode)).at(&p)?;
+                root.write_file(&path, &content, &Meta::new(mode, 0, 0))?
             }
         }
     }
-    let out = Command::new("mkfs.ext4")
-        .args([
-            "-q",
-            "-F",
-            "-L",
-            "rootfs",
-            "-b",
-            "4096",
-            "-O",
-            "^huge_file,^64bit",
-            "-E",
-        ])
-        .arg(format!("offset={offset},root_owner=0:0"))
-        .arg("-d")
-        .arg(&stage)
-        .arg(image)
-        .arg(format!("{}k", ROOT_SECTORS * SECTOR / 1024))
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .output()
-        .map_err(|e| {
-            Error::invalid(format!("demo: cannot run mkfs.ext4: {e}"))
-                .with_hint("install e2fsprogs (apt-get install e2fsprogs)")
-        })?;
-    fs::remove_dir_all(&stage).at(&stage)?;
-    if !out.status.success() {
-        return Err(Error::invalid(format!(
-            "demo: mkfs.ext4 failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    root.mkdir_p("/home/pi", &Meta::new(0o755, 1000, 1000))?;
+    root.commit()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{Fixture, Release, e2fsck_clean, path, tool};
+use pibake::fs::ext4::mkfs::MkfsOptions;
 use pibake::fs::ext4::{Ext4, Kind, Meta, Time};
 use pibake::image::region::Region;
 
@@ -506,4 +507,76 @@ fn reading_sees_what_debugfs_sees() {
         fs.read("/etc/hostname").unwrap(),
         f.debugfs("cat /etc/hostname").as_bytes()
     );
+}
+
+/// A filesystem from pibake's own mkfs.
+fn pibake_mkfs(dir: &Path, name: &str, mib: u64, opts: impl FnOnce(&mut MkfsOptions)) -> PathBuf {
+    let image = dir.join(format!("{name}.img"));
+    fs::File::create(&image)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    let mut o = MkfsOptions::new(*b"pibake-test-uuid", 1_700_000_000);
+    opts(&mut o);
+    let whole = Region::whole(&image, true).unwrap();
+    Ext4::mkfs(whole.sub(0, whole.len()).unwrap(), &o).unwrap();
+    image
+}
+
+#[test]
+fn pibake_mkfs_makes_filesystems_e2fsck_accepts_and_that_take_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    type Tweak = Box<dyn Fn(&mut MkfsOptions)>;
+    let variants: Vec<(&str, u64, Tweak)> = vec![
+        ("pi-root", 160, Box::new(|_| {})),
+        ("big-2g", 2048, Box::new(|_| {})),
+        (
+            "64bit-seed",
+            96,
+            Box::new(|o| {
+                o.bit64 = true;
+                o.csum_seed = true;
+            }),
+        ),
+        ("1k", 48, Box::new(|o| o.block_size = 1024)),
+        ("tiny", 4, Box::new(|_| {})),
+    ];
+    for (name, mib, opts) in variants {
+        let image = pibake_mkfs(dir.path(), name, mib, |o| opts(o));
+        e2fsck_clean(&image, 0);
+        let stats = debugfs(&image, "stats");
+        let journal = mib >= 8;
+        assert_eq!(
+            stats.contains("has_journal"),
+            journal,
+            "{name}: journal only where mke2fs makes one"
+        );
+        for feature in [
+            "dir_index",
+            "extent",
+            "flex_bg",
+            "metadata_csum",
+            "dir_nlink",
+            "extra_isize",
+        ] {
+            assert!(
+                stats.contains(feature),
+                "{name}: {feature} missing:\n{stats}"
+            );
+        }
+        assert!(
+            debugfs(&image, "stat /lost+found").contains("Mode:  0700"),
+            "{name}"
+        );
+        let mut fs = open_rw(&image);
+        typical_edits(&mut fs);
+        fs.commit().unwrap();
+        drop(fs);
+        check_typical_edits(&image);
+        eprintln!("{name}: ok");
+    }
+    // One UUID and one time give one filesystem, byte for byte.
+    let a = fs::read(pibake_mkfs(dir.path(), "again-a", 64, |_| {})).unwrap();
+    let b = fs::read(pibake_mkfs(dir.path(), "again-b", 64, |_| {})).unwrap();
+    assert!(a == b, "mkfs is not deterministic");
 }

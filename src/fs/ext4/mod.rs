@@ -20,7 +20,7 @@ pub mod hash;
 pub mod htree;
 pub mod inode;
 pub mod le;
-
+pub mod mkfs;
 pub mod superblock;
 
 use std::collections::{BTreeMap, BTreeSet};
