@@ -43,13 +43,21 @@ fn mkfs_tuned(dir: &Path, name: &str, size_mib: u64, args: &[&str], tune: Option
         String::from_utf8_lossy(&out.stderr)
     );
     if let Some(t) = tune {
-        let out = tool("tune2fs")
-            .args(["-E", t, path(&image)])
-            .output()
-            .unwrap();
+        // `ssv ...` is a debugfs superblock edit, anything else a tune2fs -E option.
+        let out = if t.starts_with("ssv ") {
+            tool("debugfs")
+                .args(["-w", "-R", t, path(&image)])
+                .output()
+                .unwrap()
+        } else {
+            tool("tune2fs")
+                .args(["-E", t, path(&image)])
+                .output()
+                .unwrap()
+        };
         assert!(
             out.status.success(),
-            "tune2fs -E {t}: {}",
+            "{t}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -140,6 +148,11 @@ fn typical_edits(fs: &mut Ext4) {
     fs.chown("/etc/big/entry-0003.conf", 1000, 1000).unwrap();
     fs.set_times("/etc/big/entry-0004.conf", T, T).unwrap();
     fs.remove("/etc/big/entry-0005.conf").unwrap();
+    // Bytes above 0x7f hash differently with signed and unsigned chars.
+    for i in 0..40 {
+        let name = format!("/etc/big/ünïcødé-名前-{i}.conf");
+        fs.write_file(&name, b"u\n", &meta(0o644, 0, 0)).unwrap();
+    }
 }
 
 /// The result of [`typical_edits`], read back by debugfs and (where it reads the
@@ -159,6 +172,7 @@ fn check_typical_edits(image: &Path) {
         long_target.as_bytes(),
         "a slow symlink's block holds its target"
     );
+    assert_eq!(cat("/etc/big/ünïcødé-名前-39.conf"), b"u\n");
     for gone in ["/etc/to-remove", "/opt/empty", "/etc/big/entry-0005.conf"] {
         assert!(
             debugfs(image, &format!("stat {gone}")).is_empty(),
@@ -277,6 +291,12 @@ fn every_layout_variant_takes_the_same_edits() {
         ),
         ("tea-hash", &["-b", "4096"], Some("hash_alg=tea")),
         ("legacy-hash", &["-b", "4096"], Some("hash_alg=legacy")),
+        ("unsigned-half-md4", &["-b", "4096"], Some("ssv flags 2")),
+        (
+            "unsigned-no-csum",
+            &["-b", "4096", "-O", "^metadata_csum"],
+            Some("ssv flags 2"),
+        ),
         ("no-flex-bg", &["-b", "4096", "-O", "^flex_bg"], None),
         ("128-byte-inodes", &["-b", "4096", "-I", "128"], None),
         ("huge-file", &["-b", "4096", "-O", "huge_file"], None),
@@ -293,12 +313,12 @@ fn every_layout_variant_takes_the_same_edits() {
 }
 
 #[test]
-fn thousands_of_names_grow_hash_indexed_and_linear_directories() {
+fn thousands_of_names_grow_hash_indexed_directories_and_index_new_ones() {
     let dir = tempfile::tempdir().unwrap();
     // 1 KiB blocks make the index fill quickly: the root splits into a second level.
     let image = mkfs(dir.path(), "many", 96, &["-b", "1024"]);
     let mut fs = open_rw(&image);
-    fs.mkdir_p("/linear", &meta(0o755, 0, 0)).unwrap();
+    fs.mkdir_p("/grown", &meta(0o755, 0, 0)).unwrap();
     let names: Vec<String> = (0..4000)
         .map(|i| format!("n{i}-{}", "x".repeat(i % 23)))
         .collect();
@@ -310,7 +330,7 @@ fn thousands_of_names_grow_hash_indexed_and_linear_directories() {
         )
         .unwrap();
         if i % 4 == 0 {
-            fs.write_file(&format!("/linear/{n}"), b"l\n", &meta(0o644, 0, 0))
+            fs.write_file(&format!("/grown/{n}"), b"l\n", &meta(0o644, 0, 0))
                 .unwrap();
         }
     }
@@ -344,8 +364,13 @@ fn thousands_of_names_grow_hash_indexed_and_linear_directories() {
             );
         }
     }
-    let linear = v.read_dir("/linear").unwrap().count();
-    assert_eq!(linear, 1000 + 2);
+    let grown = v.read_dir("/grown").unwrap().count();
+    assert_eq!(grown, 1000 + 2);
+    let flags = debugfs(&image, "stat /grown");
+    assert!(
+        flags.contains("Flags: 0x81000"),
+        "a directory grown past one block is indexed:\n{flags}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::Ext4;
 use super::csum::crc32c;
 use super::inode::{EXT4_INDEX_FL, Inode, Kind};
 use super::le::Le;
+use super::superblock::COMPAT_DIR_INDEX;
 use crate::error::{Error, Result};
 
 /// One name in a directory.
@@ -237,6 +238,12 @@ impl Ext4 {
                 self.write_leaf(dir, b, block);
                 return Ok(());
             }
+        }
+        if self.sb.has_compat(COMPAT_DIR_INDEX) && dir.size() == self.bs as u64 {
+            // A one-block directory that is full becomes hash-indexed, as the kernel
+            // makes it: lookups stay fast however large it grows.
+            self.index_directory(dir)?;
+            return self.htree_add(dir, name.as_bytes(), ino, kind.dirent_type());
         }
         let b = self.append_dir_block(dir)?;
         let mut block = self.empty_leaf();

@@ -291,8 +291,9 @@ impl Ext4 {
                 continue;
             };
             set_bit(map, i, true);
+            self.blocks.changes += 1;
             let gd = &mut self.groups[g as usize];
-            gd.set_free_inodes(gd.free_inodes() - 1);
+            gd.set_free_inodes(gd.free_inodes().saturating_sub(1));
             if dir {
                 gd.set_used_dirs(gd.used_dirs() + 1);
             }
@@ -304,7 +305,7 @@ impl Ext4 {
                 gd.set_flags(gd.flags() & !BG_INODE_UNINIT);
             }
             self.dirty_groups.insert(g);
-            let free = self.sb.free_inodes() - 1;
+            let free = self.sb.free_inodes().saturating_sub(1);
             self.sb.set_free_inodes(free);
             return Ok(g * ipg + i as u32 + 1);
         }
@@ -319,10 +320,11 @@ impl Ext4 {
         let g = (ino - 1) / ipg;
         let map = self.inode_bitmap(g)?;
         set_bit(map, ((ino - 1) % ipg) as usize, false);
+        self.blocks.changes += 1;
         let gd = &mut self.groups[g as usize];
         gd.set_free_inodes(gd.free_inodes() + 1);
         if dir {
-            gd.set_used_dirs(gd.used_dirs() - 1);
+            gd.set_used_dirs(gd.used_dirs().saturating_sub(1));
         }
         self.dirty_groups.insert(g);
         let free = self.sb.free_inodes() + 1;
@@ -430,6 +432,7 @@ impl Ext4 {
                 }
                 set_bit(map, i, used);
             }
+            self.blocks.changes += 1;
             let gd = &mut self.groups[g as usize];
             let free = if used {
                 gd.free_blocks() - n as u32

@@ -130,6 +130,59 @@ impl Ext4 {
         Ok(dx_hash(version, name, self.sb.hash_seed()).0)
     }
 
+    /// Turns a full one-block directory into an htree: its names move to a new leaf
+    /// (block 1) and block 0 becomes the index root pointing at it.
+    pub(super) fn index_directory(&mut self, dir: &mut Inode) -> Result<()> {
+        let blocks = self.dir_blocks(dir)?;
+        let end = self.leaf_end();
+        let old = self.blocks.read(blocks[0])?;
+        let mut leaf = self.empty_leaf();
+        let mut parent = dir.ino;
+        for r in records(&old, end, &|| self.origin.clone())? {
+            match r.name {
+                _ if r.ino == 0 => {}
+                b"." => {}
+                b".." => parent = r.ino,
+                name => {
+                    if !insert_into_block(&mut leaf, end, r.ino, name, r.ftype)? {
+                        return Err(Error::corrupt(format!(
+                            "{}: directory inode {} overflows while indexing",
+                            self.origin, dir.ino
+                        )));
+                    }
+                }
+            }
+        }
+        let leaf_phys = self.append_dir_block(dir)?;
+        self.write_leaf(dir, leaf_phys, leaf);
+
+        let mut root = vec![0u8; self.bs];
+        let dir_type = super::inode::Kind::Dir.dirent_type();
+        root.set_u32(0, dir.ino);
+        root.set_u16(4, 12);
+        root[6] = 1;
+        root[7] = dir_type;
+        root[8] = b'.';
+        root.set_u32(12, parent);
+        root.set_u16(16, (self.bs - 12) as u16);
+        root[18] = 2;
+        root[19] = dir_type;
+        root[20..22].copy_from_slice(b"..");
+        root[0x1C] = self.sb.def_hash_version();
+        root[0x1D] = 8;
+        root.set_u16(0x20, self.dx_limit(0x20) as u16);
+        let mut node = Node {
+            logical: 0,
+            physical: blocks[0],
+            block: root,
+            at: 0x20,
+        };
+        node.set_entries(&[(0, 1)]);
+        self.write_node(dir, &mut node);
+        dir.set_flags(dir.flags() | super::inode::EXT4_INDEX_FL);
+        Ok(())
+    }
+
     /// Adds `name -> ino` to an htree directory.
     pub(super) fn htree_add(
         &mut self,
@@ -163,7 +216,12 @@ impl Ext4 {
             }
             None => (ri, root.entry(ri).1),
         };
-        let leaf_phys = blocks[leaf_logical as usize];
+        let leaf_phys = *blocks.get(leaf_logical as usize).ok_or_else(|| {
+            Error::corrupt(format!(
+                "{}: directory inode {}: index points past its end",
+                self.origin, dir.ino
+            ))
+        })?;
         let end = self.leaf_end();
         let mut leaf = self.blocks.read(leaf_phys)?;
         if insert_into_block(&mut leaf, end, ino, name, ftype)? {

@@ -46,6 +46,9 @@ struct Blocks {
     bs: usize,
     count: u64,
     dirty: BTreeMap<u64, Vec<u8>>,
+    /// Bumped by every change to pending state, so a failed edit can tell whether it
+    /// left anything half-done.
+    changes: u64,
 }
 
 impl Blocks {
@@ -83,6 +86,7 @@ impl Blocks {
 
     fn write(&mut self, n: u64, data: Vec<u8>) {
         debug_assert_eq!(data.len(), self.bs);
+        self.changes += 1;
         self.dirty.insert(n, data);
     }
 }
@@ -138,6 +142,8 @@ pub struct Ext4 {
     seed: u32,
     origin: String,
     writable: bool,
+    /// An edit failed after changing pending state: nothing may be committed.
+    poisoned: bool,
     /// Timestamp for changes that have no time of their own (directory mtimes, ctimes).
     time: Time,
 }
@@ -165,6 +171,7 @@ impl Ext4 {
                 bs,
                 count,
                 dirty: BTreeMap::new(),
+                changes: 0,
             },
             seed: sb.csum_seed(),
             time: Time::from_secs(i64::from(sb.wtime())),
@@ -175,6 +182,7 @@ impl Ext4 {
             bs,
             origin,
             writable: false,
+            poisoned: false,
         };
         fs.load_groups()?;
         Ok(fs)
@@ -208,11 +216,48 @@ impl Ext4 {
     }
 
     fn require_writable(&self) -> Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
-            Err(Error::invalid(format!("{}: opened read-only", self.origin)))
+        if !self.writable {
+            return Err(Error::invalid(format!("{}: opened read-only", self.origin)));
         }
+        if self.poisoned {
+            return Err(Error::invalid(format!(
+                "{}: an earlier edit failed part-way, so none of this session's edits will be written",
+                self.origin
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs one edit. An edit that fails before changing anything (a missing path, a
+    /// full filesystem) costs nothing; one that fails part-way (damaged metadata found
+    /// mid-edit) poisons the session, so its half-done state never reaches the image.
+    fn edit<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.require_writable()?;
+        let before = self.blocks.changes;
+        let result = f(self);
+        if result.is_err() && self.blocks.changes != before {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    /// Fails, before anything changes, when `blocks` blocks and `inodes` inodes are not
+    /// free. Generous on purpose: it counts the worst case of extent-tree and
+    /// directory growth.
+    fn reserve(&self, data_bytes: u64, inodes: u32) -> Result<()> {
+        let data = data_bytes.div_ceil(self.bs as u64);
+        let per_tree_block = (self.bs as u64 - 12) / 12;
+        let blocks = data + 2 * data.div_ceil(per_tree_block) + 4;
+        if self.sb.free_blocks() < blocks || self.sb.free_inodes() < inodes {
+            return Err(Error::invalid(format!(
+                "{}: the filesystem is full ({} blocks and {} inodes free, up to {blocks} blocks and {inodes} inodes needed)",
+                self.origin,
+                self.sb.free_blocks(),
+                self.sb.free_inodes()
+            ))
+            .with_hint("use a larger image (or grow the root partition) or write less"));
+        }
+        Ok(())
     }
 
     // ----- paths -----
@@ -447,6 +492,11 @@ impl Ext4 {
     /// links) and frees the old blocks; a symlink in the way is replaced by the file.
     pub fn write_file(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
         self.require_writable()?;
+        self.reserve(data.len() as u64, 1)?;
+        self.edit(|fs| fs.write_file_now(path, data, meta))
+    }
+
+    fn write_file_now(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
         let (mut dir, name) = self.parent_of(path)?;
         let time = meta.mtime.unwrap_or(self.time);
         if let Some(ino) = self.lookup(&dir, name)? {
@@ -461,7 +511,7 @@ impl Ext4 {
                     inode.set_ctime(time);
                     return self.write_inode(&mut inode);
                 }
-                Some(Kind::Symlink) => self.remove(path)?,
+                Some(Kind::Symlink) => self.remove_now(path)?,
                 _ => return Err(self.invalid(path, "exists and is not a regular file")),
             }
             dir = self.inode(dir.ino)?;
@@ -486,7 +536,10 @@ impl Ext4 {
     /// Creates a directory and any missing parents, each with `meta`. Existing
     /// directories are left as they are.
     pub fn mkdir_p(&mut self, path: &str, meta: &Meta) -> Result<()> {
-        self.require_writable()?;
+        self.edit(|fs| fs.mkdir_p_now(path, meta))
+    }
+
+    fn mkdir_p_now(&mut self, path: &str, meta: &Meta) -> Result<()> {
         let mut sofar = String::new();
         for part in self.components(path)? {
             sofar.push('/');
@@ -502,6 +555,7 @@ impl Ext4 {
 
     fn mkdir(&mut self, path: &str, meta: &Meta) -> Result<()> {
         let (mut parent, name) = self.parent_of(path)?;
+        self.reserve(self.bs as u64, 1)?;
         let time = meta.mtime.unwrap_or(self.time);
         let ino = self.alloc_inode(self.group_of_inode(parent.ino), true)?;
         let mut inode = self.new_inode(ino, S_IFDIR | (meta.mode & 0o7777), time);
@@ -528,6 +582,11 @@ impl Ext4 {
     /// symlink already there is replaced.
     pub fn symlink(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
         self.require_writable()?;
+        self.reserve(target.len() as u64, 1)?;
+        self.edit(|fs| fs.symlink_now(path, target, meta))
+    }
+
+    fn symlink_now(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
         if target.is_empty() || target.len() >= self.bs || target.contains('\0') {
             return Err(self.invalid(
                 path,
@@ -539,7 +598,7 @@ impl Ext4 {
             if self.inode(ino)?.kind() != Some(Kind::Symlink) {
                 return Err(self.invalid(path, "exists and is not a symlink"));
             }
-            self.remove(path)?;
+            self.remove_now(path)?;
             dir = self.inode(dir.ino)?;
         }
         let time = meta.mtime.unwrap_or(self.time);
@@ -576,17 +635,21 @@ impl Ext4 {
     }
 
     fn change(&mut self, path: &str, f: impl FnOnce(&mut Inode)) -> Result<()> {
-        self.require_writable()?;
-        let mut inode = self.must_resolve(path, false)?;
-        f(&mut inode);
-        inode.set_ctime(self.time);
-        self.write_inode(&mut inode)
+        self.edit(|fs| {
+            let mut inode = fs.must_resolve(path, false)?;
+            f(&mut inode);
+            inode.set_ctime(fs.time);
+            fs.write_inode(&mut inode)
+        })
     }
 
     /// Removes a file, a symlink or an empty directory, freeing its inode and blocks
     /// when the last link goes.
     pub fn remove(&mut self, path: &str) -> Result<()> {
-        self.require_writable()?;
+        self.edit(|fs| fs.remove_now(path))
+    }
+
+    fn remove_now(&mut self, path: &str) -> Result<()> {
         let (mut dir, name) = self.parent_of(path)?;
         let Some(ino) = self.lookup(&dir, name)? else {
             return Err(self.invalid(path, "no such file or directory"));

@@ -127,6 +127,13 @@ impl Superblock {
         if !(128..=sb.block_size()).contains(&isize) || !isize.is_power_of_two() {
             return bad(format!("inode size {isize}"));
         }
+        if sb.first_data_block() >= sb.blocks_count() {
+            return bad(format!(
+                "first data block {} of {}",
+                sb.first_data_block(),
+                sb.blocks_count()
+            ));
+        }
         if sb.blocks_per_group() == 0
             || sb.inodes_per_group() == 0
             || sb.blocks_per_group() > 8 * sb.block_size() as u32
