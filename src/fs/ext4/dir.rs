@@ -213,6 +213,9 @@ impl Ext4 {
 
     /// The inode a name refers to in a directory, if any.
     pub(super) fn lookup(&self, dir: &Inode, name: &str) -> Result<Option<u32>> {
+        if dir.flags() & EXT4_INDEX_FL != 0 && name != "." && name != ".." {
+            return self.htree_find(dir, name.as_bytes());
+        }
         Ok(self
             .entries(dir)?
             .into_iter()

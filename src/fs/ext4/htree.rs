@@ -130,6 +130,55 @@ impl Ext4 {
         Ok(dx_hash(version, name, self.sb.hash_seed()).0)
     }
 
+    /// Finds a name through the index: one leaf read (two on a hash collision that
+    /// continues into the next leaf) instead of a scan of the whole directory.
+    pub(super) fn htree_find(&self, dir: &Inode, name: &[u8]) -> Result<Option<u32>> {
+        let blocks = self.dir_blocks(dir)?;
+        let root = self.read_node(dir, &blocks, 0, 0x20)?;
+        let levels = root.block[0x1E];
+        if root.block[0x1D] != 8 || levels > 1 {
+            return Err(Error::unsupported(format!(
+                "{}: directory inode {}: htree with {} index levels (large_dir)",
+                self.origin,
+                dir.ino,
+                levels + 1
+            )));
+        }
+        let hash = self.hash_of(&root.block, name)?;
+        let node = if levels == 1 {
+            self.read_node(dir, &blocks, root.entry(root.find(hash)).1, 8)?
+        } else {
+            root
+        };
+        let end = self.leaf_end();
+        let mut i = node.find(hash);
+        loop {
+            let leaf = node.entry(i).1;
+            let phys = *blocks.get(leaf as usize).ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{}: directory inode {}: index points past its end",
+                    self.origin, dir.ino
+                ))
+            })?;
+            let block = self.blocks.read(phys)?;
+            let origin = || format!("{}: directory inode {} block {leaf}", self.origin, dir.ino);
+            if let Some(r) = records(&block, end, &origin)?
+                .iter()
+                .find(|r| r.ino != 0 && r.name == name)
+            {
+                return Ok(Some(r.ino));
+            }
+            // A set low bit marks a leaf that continues the previous one's last hash.
+            let next = i + 1;
+            if next < node.count() && node.entry(next).0 & 1 == 1 && node.entry(next).0 & !1 == hash
+            {
+                i = next;
+                continue;
+            }
+            return Ok(None);
+        }
+    }
+
     /// Turns a full one-block directory into an htree: its names move to a new leaf
     /// (block 1) and block 0 becomes the index root pointing at it.
     pub(super) fn index_directory(&mut self, dir: &mut Inode) -> Result<()> {
