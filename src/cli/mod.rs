@@ -1,6 +1,7 @@
 //! The command-line interface: one file per subcommand.
 
 pub mod demo;
+pub mod fs;
 pub mod inspect;
 pub mod unpack;
 
@@ -54,6 +55,7 @@ impl Global {
 pub enum Command {
     Demo(demo::Args),
     Inspect(inspect::Args),
+    Fs(fs::Args),
     Unpack(unpack::Args),
 }
 
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match command {
         Command::Demo(args) => demo::run(&args, &global),
         Command::Inspect(args) => inspect::run(&args, &global),
+        Command::Fs(args) => fs::run(&args, &global),
         Command::Unpack(args) => unpack::run(&args, &global),
     }
 }
