@@ -196,23 +196,34 @@ impl Ext4 {
                 self.uninit_block_bitmap(g)
             } else {
                 let map = self.blocks.read(gd.block_bitmap())?;
-                if self.sb.metadata_csum() {
-                    let len = self.sb.blocks_per_group() as usize / 8;
-                    let got = crc32c(self.seed, &map[..len]);
-                    let want = gd.bitmap_csums().0;
-                    let got = if gd.wide() { got } else { got & 0xFFFF };
-                    if want != got {
-                        return Err(Error::corrupt(format!(
-                            "{}: block bitmap of group {g}: checksum 0x{want:08x}, computed 0x{got:08x}",
-                            self.origin
-                        )));
-                    }
-                }
+                let len = self.sb.blocks_per_group() as usize / 8;
+                self.check_bitmap(g, "block", &map[..len], gd.bitmap_csums().0)?;
                 map
             };
             self.bitmaps.blocks.insert(g, map);
         }
         Ok(self.bitmaps.blocks.get_mut(&g).expect("inserted above"))
+    }
+
+    /// Verifies a bitmap against the checksum in its descriptor (16 bits of it in a
+    /// 32-byte descriptor).
+    fn check_bitmap(&self, g: u32, what: &str, bits: &[u8], want: u32) -> Result<()> {
+        if !self.sb.metadata_csum() {
+            return Ok(());
+        }
+        let got = crc32c(self.seed, bits);
+        let got = if self.groups[g as usize].wide() {
+            got
+        } else {
+            got & 0xFFFF
+        };
+        if want != got {
+            return Err(Error::corrupt(format!(
+                "{}: {what} bitmap of group {g}: checksum 0x{want:08x}, computed 0x{got:08x}",
+                self.origin
+            )));
+        }
+        Ok(())
     }
 
     /// What e2fsprogs computes for a group whose bitmap was never written: its superblock
@@ -258,17 +269,7 @@ impl Ext4 {
                 map
             } else {
                 let map = self.blocks.read(gd.inode_bitmap())?;
-                if self.sb.metadata_csum() {
-                    let got = crc32c(self.seed, &map[..ipg / 8]);
-                    let want = gd.bitmap_csums().1;
-                    let got = if gd.wide() { got } else { got & 0xFFFF };
-                    if want != got {
-                        return Err(Error::corrupt(format!(
-                            "{}: inode bitmap of group {g}: checksum 0x{want:08x}, computed 0x{got:08x}",
-                            self.origin
-                        )));
-                    }
-                }
+                self.check_bitmap(g, "inode", &map[..ipg / 8], gd.bitmap_csums().1)?;
                 map
             };
             self.bitmaps.inodes.insert(g, map);

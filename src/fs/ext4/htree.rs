@@ -93,6 +93,21 @@ impl Ext4 {
         Ok(node)
     }
 
+    /// The index root (block 0), refused unless it is the two-level kind pibake writes.
+    fn read_root(&self, dir: &Inode, blocks: &[u64]) -> Result<Node> {
+        let root = self.read_node(dir, blocks, 0, 0x20)?;
+        let levels = root.block[0x1E];
+        if root.block[0x1D] != 8 || levels > 1 {
+            return Err(Error::unsupported(format!(
+                "{}: directory inode {}: htree with {} index levels (large_dir)",
+                self.origin,
+                dir.ino,
+                levels + 1
+            )));
+        }
+        Ok(root)
+    }
+
     /// Stores an index block with its checksum tail.
     fn write_node(&mut self, dir: &Inode, node: &mut Node) {
         if self.sb.metadata_csum() {
@@ -134,16 +149,8 @@ impl Ext4 {
     /// continues into the next leaf) instead of a scan of the whole directory.
     pub(super) fn htree_find(&self, dir: &Inode, name: &[u8]) -> Result<Option<u32>> {
         let blocks = self.dir_blocks(dir)?;
-        let root = self.read_node(dir, &blocks, 0, 0x20)?;
+        let root = self.read_root(dir, &blocks)?;
         let levels = root.block[0x1E];
-        if root.block[0x1D] != 8 || levels > 1 {
-            return Err(Error::unsupported(format!(
-                "{}: directory inode {}: htree with {} index levels (large_dir)",
-                self.origin,
-                dir.ino,
-                levels + 1
-            )));
-        }
         let hash = self.hash_of(&root.block, name)?;
         let node = if levels == 1 {
             self.read_node(dir, &blocks, root.entry(root.find(hash)).1, 8)?
@@ -241,16 +248,8 @@ impl Ext4 {
         ftype: u8,
     ) -> Result<()> {
         let blocks = self.dir_blocks(dir)?;
-        let mut root = self.read_node(dir, &blocks, 0, 0x20)?;
+        let mut root = self.read_root(dir, &blocks)?;
         let levels = root.block[0x1E];
-        if root.block[0x1D] != 8 || levels > 1 {
-            return Err(Error::unsupported(format!(
-                "{}: directory inode {}: htree with {} index levels (large_dir)",
-                self.origin,
-                dir.ino,
-                levels + 1
-            )));
-        }
         let hash = self.hash_of(&root.block, name)?;
         let ri = root.find(hash);
         let mut node = if levels == 1 {
