@@ -262,6 +262,17 @@ fn network(root: &Ext4) -> Result<Network> {
     })
 }
 
+/// The plan's name for an inspected stack (`NetworkManager` -> `networkmanager`).
+pub fn stack_name(stack: &str) -> Option<&'static str> {
+    match stack.split(" + ").next()? {
+        "NetworkManager" => Some("networkmanager"),
+        "dhcpcd" => Some("dhcpcd"),
+        "systemd-networkd" => Some("networkd"),
+        "ifupdown" => Some("ifupdown"),
+        _ => None,
+    }
+}
+
 fn first_boot_trigger(cmdline: &Cmdline) -> Option<String> {
     if let Some(Some(init)) = cmdline.get("init") {
         return Some(format!("init={init}"));

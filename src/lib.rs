@@ -12,5 +12,7 @@ pub mod error;
 pub mod fs;
 pub mod image;
 pub mod inspect;
+pub mod inventory;
+pub mod plan;
 
 pub use error::{Error, Result};

@@ -2,8 +2,11 @@
 
 pub mod demo;
 pub mod fs;
+pub mod init;
 pub mod inspect;
+pub mod plan;
 pub mod unpack;
+pub mod validate;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -57,6 +60,9 @@ pub enum Command {
     Inspect(inspect::Args),
     Fs(fs::Args),
     Unpack(unpack::Args),
+    Validate(validate::Args),
+    Plan(plan::Args),
+    Init(init::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -67,6 +73,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&args, &global),
         Command::Fs(args) => fs::run(&args, &global),
         Command::Unpack(args) => unpack::run(&args, &global),
+        Command::Validate(args) => validate::run(&args, &global),
+        Command::Plan(args) => plan::run(&args, &global),
+        Command::Init(args) => init::run(&args),
     }
 }
 

@@ -1,0 +1,411 @@
+//! The cluster inventory: `cluster.yaml`, the role profiles, and the nodes they make.
+//!
+//! Loading does all the checking that needs no image: every key known, every hostname
+//! valid and unique, every address inside its subnet and not taken, every SSH key and
+//! password hash usable. Each error names the file, line and column, and says what to do.
+//! What comes out, [`Inventory`], is what [`crate::plan`] turns into one plan per node.
+
+pub mod credentials;
+pub mod names;
+pub mod net;
+pub mod profile;
+pub mod schema;
+pub mod shipped;
+pub mod source;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use net::Subnet;
+pub use profile::Profile;
+use schema::{ClusterFile, FileDef};
+pub use source::Source;
+
+/// A named subnet of the cluster.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name: String,
+    pub subnet: Subnet,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+}
+
+/// One node, with everything the inventory decides about it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub role: String,
+    /// Position among the nodes of its role, from 1.
+    pub index: usize,
+    pub spare: bool,
+    /// Network name -> address (for the networks its profile puts it on).
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+    pub mac: BTreeMap<String, String>,
+    pub files: Vec<FileDef>,
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Key path of the `nodes:` entry it came from, for error positions.
+    pub origin: String,
+}
+
+/// A loaded, checked cluster.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub dir: PathBuf,
+    pub source: Source,
+    pub file: ClusterFile,
+    pub networks: BTreeMap<String, Network>,
+    /// Role name -> its merged profile.
+    pub profiles: BTreeMap<String, Profile>,
+    pub nodes: Vec<Node>,
+    pub warnings: Vec<String>,
+}
+
+impl Inventory {
+    /// Reads and checks `cluster.yaml` and the profiles it uses.
+    pub fn load(path: &Path) -> Result<Inventory> {
+        let source = Source::read(path)?;
+        let file: ClusterFile = source.parse()?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut warnings = Vec::new();
+
+        if let Some(why) = names::refuse_hostname(&file.cluster) {
+            return Err(source.error_at("cluster", &format!("the cluster name: {why}")));
+        }
+        let networks = networks(&source, &file)?;
+        check_admin(&source, &file)?;
+
+        let mut profiles = BTreeMap::new();
+        for (role, def) in &file.roles {
+            if let Some(why) = names::refuse_hostname(role) {
+                return Err(source.error_at(&format!("roles.{role}"), &format!("role name: {why}")));
+            }
+            let name = def.profile.clone().unwrap_or_else(|| role.clone());
+            let p = Profile::load(&dir, &name).map_err(|e| match e {
+                Error::Invalid { what, hint } if what.starts_with("no profile") => source
+                    .error_at(&format!("roles.{role}"), &what)
+                    .with_hint(hint.unwrap_or_default()),
+                other => other,
+            })?;
+            for net in p.networks() {
+                if !networks.contains_key(&net) {
+                    return Err(p
+                        .interface_error(
+                            &net,
+                            &format!("network `{net}` is not defined in {}", path.display()),
+                        )
+                        .with_hint(format!(
+                            "add `networks: {{ {net}: {{ subnet: ... }} }}` to the cluster file"
+                        )));
+                }
+            }
+            warnings.extend(p.warnings.iter().map(|w| format!("role {role}: {w}")));
+            profiles.insert(role.clone(), p);
+        }
+
+        let nodes = nodes(&source, &file, &networks, &profiles)?;
+        let mut networks = networks;
+        resolve_servers(&source, &file, &mut networks, &nodes)?;
+        Ok(Inventory {
+            dir,
+            source,
+            file,
+            networks,
+            profiles,
+            nodes,
+            warnings,
+        })
+    }
+
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+            let e = Error::invalid(format!("{}: no node `{name}`", self.source.path.display()));
+            match crate::bootcfg::did_you_mean(name, &names) {
+                Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+                None => e,
+            }
+        })
+    }
+
+    /// The domain of the first network that has one.
+    pub fn domain(&self) -> Option<&str> {
+        self.networks.values().find_map(|n| n.domain.as_deref())
+    }
+}
+
+fn networks(source: &Source, file: &ClusterFile) -> Result<BTreeMap<String, Network>> {
+    let mut out = BTreeMap::new();
+    for (name, def) in &file.networks {
+        let at = |k: &str| format!("networks.{name}.{k}");
+        let subnet = Subnet::parse(&def.subnet).map_err(|e| source.error_at(&at("subnet"), &e))?;
+        let host = |key: String, text: &str| -> Result<Ipv4Addr> {
+            let a: Ipv4Addr = text
+                .parse()
+                .map_err(|_| source.error_at(&key, &format!("`{text}` is not an IPv4 address")))?;
+            if let Some(why) = subnet.refuse_host(a) {
+                return Err(source.error_at(&key, &why));
+            }
+            Ok(a)
+        };
+        // A gateway or DNS server is an address, or the name of the node that is one
+        // (resolved once addresses are handed out).
+        let gateway = match def.gateway.as_deref() {
+            Some(g) if g.parse::<Ipv4Addr>().is_ok() => Some(host(at("gateway"), g)?),
+            _ => None,
+        };
+        let mut dns = Vec::new();
+        for (i, d) in def.dns.iter().enumerate() {
+            if let Ok(a) = d.parse::<Ipv4Addr>() {
+                dns.push(a);
+            } else if names::refuse_hostname(d).is_some() {
+                return Err(source.error_at(
+                    &at(&format!("dns.{i}")),
+                    &format!("`{d}` is neither an IPv4 address nor a node name"),
+                ));
+            }
+        }
+        out.insert(
+            name.clone(),
+            Network {
+                name: name.clone(),
+                subnet,
+                gateway,
+                dns,
+                domain: def.domain.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn check_admin(source: &Source, file: &ClusterFile) -> Result<()> {
+    let a = &file.admin;
+    let valid = a
+        .name
+        .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && a.name.len() <= 32
+        && a.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        return Err(source.error_at("admin.name", &format!("user name `{}` must be lowercase letters, digits, `-` and `_`, start with a letter, at most 32 characters", a.name)));
+    }
+    match (&a.password_hash, a.locked) {
+        (Some(h), false) => {
+            if let Some(why) = credentials::refuse_password_hash(h) {
+                return Err(source.error_at("admin.password_hash", &why));
+            }
+        }
+        (Some(_), true) => {
+            return Err(source.error_at(
+                "admin.locked",
+                "`locked: true` and a `password_hash` contradict each other",
+            ));
+        }
+        (None, true) => {}
+        (None, false) => {
+            return Err(source.error_at("admin", "the admin user needs `password_hash: ...` or `locked: true`")
+                .with_hint("make a hash with `mkpasswd -m yescrypt`, or lock the password and log in with ssh_keys"));
+        }
+    }
+    if a.locked && a.ssh_keys.is_empty() {
+        return Err(source.error_at(
+            "admin",
+            "a locked admin without ssh_keys could never log in",
+        ));
+    }
+    for (i, k) in a.ssh_keys.iter().enumerate() {
+        if let Some(why) = credentials::refuse_ssh_key(k) {
+            return Err(source.error_at(&format!("admin.ssh_keys.{i}"), &why));
+        }
+    }
+    Ok(())
+}
+
+/// Expands ranges, checks names, and gives every node its addresses: explicit ones
+/// first, then the free ones of each network in node order.
+fn nodes(
+    source: &Source,
+    file: &ClusterFile,
+    networks: &BTreeMap<String, Network>,
+    profiles: &BTreeMap<String, Profile>,
+) -> Result<Vec<Node>> {
+    let mut out: Vec<Node> = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut per_role: HashMap<String, usize> = HashMap::new();
+    // Network -> address -> the node (key path) holding it. Numeric gateway and DNS
+    // addresses belong to machines outside the inventory and are never handed out.
+    let mut taken: BTreeMap<String, BTreeMap<Ipv4Addr, String>> = networks
+        .keys()
+        .map(|n| (n.clone(), BTreeMap::new()))
+        .collect();
+    let infra = |net: &str, a: Ipv4Addr| {
+        let n = &networks[net];
+        n.gateway == Some(a) || n.dns.contains(&a)
+    };
+
+    for (i, def) in file.nodes.iter().enumerate() {
+        let at = format!("nodes.{i}");
+        if !profiles.contains_key(&def.role) {
+            let roles: Vec<&String> = file.roles.keys().collect();
+            let e = source.error_at(
+                &format!("{at}.role"),
+                &format!("no role `{}` in `roles:`", def.role),
+            );
+            return Err(match crate::bootcfg::did_you_mean(&def.role, &roles) {
+                Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+                None => e.with_hint("add the role under `roles:`"),
+            });
+        }
+        let expanded =
+            names::expand(&def.name).map_err(|e| source.error_at(&format!("{at}.name"), &e))?;
+        for net in def.addresses.keys() {
+            if !networks.contains_key(net) {
+                return Err(source.error_at(
+                    &format!("{at}.addresses.{net}"),
+                    &format!("no network `{net}` in `networks:`"),
+                ));
+            }
+        }
+        for (k, name) in expanded.iter().enumerate() {
+            if let Some(why) = names::refuse_hostname(name) {
+                return Err(source.error_at(&format!("{at}.name"), &why));
+            }
+            if let Some(first) = seen.insert(name.to_lowercase(), at.clone()) {
+                let p = source.pos(&format!("{first}.name"));
+                return Err(source.error_at(
+                    &format!("{at}.name"),
+                    &format!("hostname `{name}` is used twice (first at line {})", p.line),
+                ));
+            }
+            let index = per_role.entry(def.role.clone()).or_default();
+            *index += 1;
+            let mut addresses = BTreeMap::new();
+            for (net, text) in &def.addresses {
+                let key = format!("{at}.addresses.{net}");
+                let first: Ipv4Addr = text.parse().map_err(|_| {
+                    source.error_at(&key, &format!("`{text}` is not an IPv4 address"))
+                })?;
+                let a = Ipv4Addr::from(u32::from(first) + k as u32);
+                let network = &networks[net];
+                if let Some(why) = network.subnet.refuse_host(a) {
+                    return Err(source.error_at(&key, &format!("{name}: {why}")));
+                }
+                if infra(net, a) {
+                    return Err(source.error_at(&key, &format!("{name}: {a} is the gateway or a DNS server of network {net}"))
+                        .with_hint(format!("if {name} is that server, write its name instead of the address: `gateway: {name}`")));
+                }
+                if let Some(holder) = taken[net].get(&a) {
+                    return Err(source.error_at(
+                        &key,
+                        &format!(
+                            "{name}: address {a} is already {}",
+                            describe(source, holder)
+                        ),
+                    ));
+                }
+                taken
+                    .get_mut(net)
+                    .expect("every network")
+                    .insert(a, format!("node {name} ({at})"));
+                addresses.insert(net.clone(), a);
+            }
+            out.push(Node {
+                name: name.clone(),
+                role: def.role.clone(),
+                index: *index,
+                spare: def.spare,
+                addresses,
+                mac: def.mac.clone(),
+                files: def.files.clone(),
+                vars: def.vars.clone(),
+                origin: at.clone(),
+            });
+        }
+    }
+
+    // Hand out the remaining addresses in node order.
+    for node in &mut out {
+        for net in profiles[&node.role].networks() {
+            if node.addresses.contains_key(&net) {
+                continue;
+            }
+            let network = &networks[&net];
+            let def = &file.networks[&net];
+            let first = def
+                .first
+                .as_deref()
+                .map(|f| f.parse().expect("checked above"))
+                .unwrap_or(network.subnet.first_host());
+            let t = taken.get_mut(&net).expect("every network");
+            let Some(a) = network
+                .subnet
+                .hosts_from(first)
+                .find(|a| !t.contains_key(a) && !infra(&net, *a))
+            else {
+                return Err(source
+                    .error_at(
+                        &format!("networks.{net}.subnet"),
+                        &format!(
+                            "no free address left in {} for node {}",
+                            network.subnet, node.name
+                        ),
+                    )
+                    .with_hint("use a larger subnet or an earlier `first:` address"));
+            };
+            t.insert(a, format!("node {} ({})", node.name, node.origin));
+            node.addresses.insert(net, a);
+        }
+    }
+    Ok(out)
+}
+
+/// Gateways and DNS servers given as node names become those nodes' addresses.
+fn resolve_servers(
+    source: &Source,
+    file: &ClusterFile,
+    networks: &mut BTreeMap<String, Network>,
+    nodes: &[Node],
+) -> Result<()> {
+    for (name, def) in &file.networks {
+        let lookup = |key: String, n: &str| -> Result<Ipv4Addr> {
+            let node = nodes.iter().find(|x| x.name == n).ok_or_else(|| {
+                source.error_at(&key, &format!("no node `{n}` (nor an IPv4 address)"))
+            })?;
+            node.addresses.get(name).copied().ok_or_else(|| {
+                source.error_at(
+                    &key,
+                    &format!("node `{n}` has no address on network {name}"),
+                )
+            })
+        };
+        let net = networks.get_mut(name).expect("every network");
+        if let Some(g) = def
+            .gateway
+            .as_deref()
+            .filter(|g| g.parse::<Ipv4Addr>().is_err())
+        {
+            net.gateway = Some(lookup(format!("networks.{name}.gateway"), g)?);
+        }
+        for (i, d) in def.dns.iter().enumerate() {
+            if d.parse::<Ipv4Addr>().is_err() {
+                let a = lookup(format!("networks.{name}.dns.{i}"), d)?;
+                net.dns.push(a);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(source: &Source, holder: &str) -> String {
+    match holder.rsplit_once('(') {
+        Some((who, at)) => {
+            let p = source.pos(at.trim_end_matches(')'));
+            format!("taken by {}(line {})", who, p.line)
+        }
+        None => holder.to_string(),
+    }
+}

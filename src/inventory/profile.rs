@@ -1,0 +1,317 @@
+//! Role profiles, with inheritance (`extends:`).
+//!
+//! A profile is looked up in the cluster's own `profiles/` first, then among the profiles
+//! shipped inside pibake. Each file in an `extends` chain is checked on its own (so errors
+//! point into the right file); then the chain is merged, base first: maps merge key by
+//! key, lists append (without repeats), and single values are replaced.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::schema::{InterfaceDef, ProfileFile};
+use super::shipped;
+use super::source::Source;
+use crate::error::{Error, Result};
+
+/// A merged profile and where it came from.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// The files of the chain, the named profile first.
+    pub sources: Vec<Source>,
+    pub def: ProfileFile,
+    pub warnings: Vec<String>,
+}
+
+const STACKS: &[&str] = &["auto", "networkmanager", "dhcpcd", "networkd", "ifupdown"];
+const MODELS: &[&str] = &[
+    "pi0", "pi0w", "pi02", "pi1", "pi2", "pi3", "pi3+", "pi4", "pi400", "pi5", "pi500", "cm3",
+    "cm4", "cm5",
+];
+
+impl Profile {
+    pub fn load(cluster_dir: &Path, name: &str) -> Result<Profile> {
+        let mut sources = Vec::new();
+        let mut values = Vec::new();
+        let mut warnings = Vec::new();
+        let mut next = Some(name.to_string());
+        while let Some(n) = next.take() {
+            // Errors about an `extends` target point at the line that names it.
+            let at_extends = |e: Error, sources: &[Source]| match (sources.last(), e) {
+                (Some(child), Error::Invalid { what, hint }) => child
+                    .error_at("extends", &what)
+                    .with_hint(hint.unwrap_or_default()),
+                (_, e) => e,
+            };
+            if sources
+                .iter()
+                .any(|s: &Source| s.path.file_stem().is_some_and(|f| f == n.as_str()))
+            {
+                let e = Error::invalid(format!(
+                    "profile `{name}`: `extends` goes round in a circle through `{n}`"
+                ));
+                return Err(at_extends(e, &sources));
+            }
+            let source = find(cluster_dir, &n).map_err(|e| at_extends(e, &sources))?;
+            let file: ProfileFile = source.parse()?;
+            check(&source, &file, &mut warnings)?;
+            let value: Value = serde_norway::from_str(&source.text)
+                .map_err(|e| source.error(Default::default(), &e.to_string()))?;
+            next = file.extends.clone();
+            sources.push(source);
+            values.push(value);
+        }
+        let mut merged = Value::Object(Default::default());
+        for v in values.into_iter().rev() {
+            merge(&mut merged, v);
+        }
+        if let Value::Object(m) = &mut merged {
+            m.remove("extends");
+        }
+        let def: ProfileFile = serde_json::from_value(merged).map_err(|e| {
+            Error::invalid(format!(
+                "profile `{name}`: the merged chain does not fit together: {e}"
+            ))
+        })?;
+        Ok(Profile {
+            name: name.to_string(),
+            sources,
+            def,
+            warnings,
+        })
+    }
+
+    /// Networks this role has static addresses on, in interface order.
+    pub fn networks(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .def
+            .interfaces
+            .values()
+            .filter_map(|i| i.network.clone())
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// An error at the interface that puts this role on `network`, in whichever file of
+    /// the chain sets it.
+    pub fn interface_error(&self, network: &str, what: &str) -> Error {
+        let iface = self
+            .def
+            .interfaces
+            .iter()
+            .find(|(_, i)| i.network.as_deref() == Some(network))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        let key = format!("interfaces.{iface}.network");
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.has(&key))
+            .unwrap_or(&self.sources[0]);
+        source.error_at(&key, what)
+    }
+
+    /// The first file of the chain that defines the profile's interfaces etc.
+    pub fn source(&self) -> &Source {
+        &self.sources[0]
+    }
+}
+
+fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
+    let local = cluster_dir.join("profiles").join(format!("{name}.yaml"));
+    if local.exists() {
+        return Source::read(&local);
+    }
+    if let Some(text) = shipped::profile(name) {
+        return Source::from_text(
+            Path::new(&format!("(shipped) profiles/{name}.yaml")),
+            text.to_string(),
+        );
+    }
+    let mut known: Vec<String> = shipped::profile_names().map(str::to_string).collect();
+    if let Ok(rd) = std::fs::read_dir(cluster_dir.join("profiles")) {
+        known.extend(rd.filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_string)));
+    }
+    let e = Error::invalid(format!(
+        "no profile `{name}` in {} or among the shipped ones",
+        cluster_dir.join("profiles").display()
+    ));
+    Err(match crate::bootcfg::did_you_mean(name, &known) {
+        Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+        None => e.with_hint(format!("profiles known: {}", known.join(", "))),
+    })
+}
+
+/// Checks one file of a chain, with positions in that file.
+fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
+    if let Some(s) = &p.network_stack
+        && !STACKS.contains(&s.as_str())
+    {
+        return Err(source.error_at(
+            "network_stack",
+            &format!("unknown network stack `{s}`; one of: {}", STACKS.join(", ")),
+        ));
+    }
+    if let Some(m) = &p.model
+        && !MODELS.contains(&m.as_str())
+    {
+        return Err(source.error_at(
+            "model",
+            &format!("unknown model `{m}`; one of: {}", MODELS.join(", ")),
+        ));
+    }
+    if let Some(g) = p.gpu_mem {
+        if !(16..=944).contains(&g) {
+            return Err(source.error_at(
+                "gpu_mem",
+                &format!("gpu_mem {g} is out of range: 16 to 944 MiB"),
+            ));
+        }
+        match p.model.as_deref() {
+            Some("pi5" | "pi500" | "cm5") => warnings.push(format!(
+                "{}: gpu_mem has no effect on a Raspberry Pi 5",
+                source.path.display()
+            )),
+            Some("pi0" | "pi0w" | "pi02" | "pi1" | "cm3" | "pi3" | "pi3+") if g > 256 => warnings
+                .push(format!(
+                    "{}: gpu_mem {g} leaves little memory on a 512 MiB/1 GiB board",
+                    source.path.display()
+                )),
+            _ => {}
+        }
+    }
+    for (name, i) in &p.interfaces {
+        let at = format!("interfaces.{name}");
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+            || name.is_empty()
+            || name.len() > 15
+        {
+            return Err(source.error_at(&at, &format!("`{name}` is not an interface name")));
+        }
+        check_interface(source, &at, name, i)?;
+    }
+    for (i, o) in p
+        .config
+        .overlays
+        .iter()
+        .chain(p.config.sections.values().flat_map(|s| &s.overlays))
+        .enumerate()
+    {
+        if o.is_empty() || o.contains(char::is_whitespace) || o.starts_with(',') {
+            return Err(source.error_at(
+                &format!("config.overlays.{i}"),
+                &format!("overlay `{o}` must be `name` or `name,param=value`"),
+            ));
+        }
+    }
+    for (i, d) in p.config.dtparams.iter().enumerate() {
+        if d.contains(char::is_whitespace) || d.is_empty() {
+            return Err(source.error_at(
+                &format!("config.dtparams.{i}"),
+                &format!("dtparam `{d}` must be `name` or `name=value`"),
+            ));
+        }
+    }
+    for (i, t) in p.cmdline.add.iter().chain(&p.cmdline.remove).enumerate() {
+        if t.is_empty() || t.contains(char::is_whitespace) {
+            return Err(source.error_at(
+                &format!("cmdline.add.{i}"),
+                &format!("cmdline parameter `{t}` must be one word"),
+            ));
+        }
+    }
+    for unit in p
+        .services
+        .units
+        .keys()
+        .chain(&p.services.enable)
+        .chain(&p.services.disable)
+        .chain(&p.services.mask)
+    {
+        let ok = [
+            ".service", ".socket", ".timer", ".target", ".path", ".mount",
+        ]
+        .iter()
+        .any(|s| unit.ends_with(s))
+            && !unit.contains('/');
+        if !ok {
+            return Err(source.error_at(
+                "services",
+                &format!("`{unit}` is not a unit name (like apache2.service)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_interface(source: &Source, at: &str, name: &str, i: &InterfaceDef) -> Result<()> {
+    match (&i.network, i.dhcp) {
+        (Some(_), true) => {
+            return Err(source.error_at(
+                at,
+                &format!("{name}: `network` (static) and `dhcp: true` contradict each other"),
+            ));
+        }
+        (None, false) => {
+            return Err(source.error_at(
+                at,
+                &format!("{name}: give `network: NAME` (static) or `dhcp: true`"),
+            ));
+        }
+        _ => {}
+    }
+    let wifi = i.ssid.is_some() || i.psk.is_some();
+    if wifi {
+        if i.ssid.is_none() || i.country.is_none() {
+            return Err(source.error_at(
+                at,
+                &format!("{name}: Wi-Fi needs `ssid` and `country` (and `psk` unless open)"),
+            ));
+        }
+        if let Some(psk) = &i.psk
+            && !(8..=63).contains(&psk.len())
+        {
+            return Err(source.error_at(
+                &format!("{at}.psk"),
+                "a WPA passphrase is 8 to 63 characters",
+            ));
+        }
+        if let Some(c) = &i.country
+            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            return Err(source.error_at(
+                &format!("{at}.country"),
+                &format!("`{c}` is not a two-letter country code like GB"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deep merge, `over` on top of `base`.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o)) => {
+            for v in o {
+                if !b.contains(&v) {
+                    b.push(v);
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}

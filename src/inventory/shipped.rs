@@ -1,0 +1,132 @@
+//! The profiles and overlay trees shipped inside pibake (`profiles/`, `overlays/` in the
+//! repository), so a cluster can use them without copying them. A test checks that every
+//! file of those directories is listed here.
+
+/// `(name, text)` of every shipped profile.
+pub const PROFILES: &[(&str, &str)] = &[
+    ("base", include_str!("../../profiles/base.yaml")),
+    (
+        "clusterhat-controller",
+        include_str!("../../profiles/clusterhat-controller.yaml"),
+    ),
+    (
+        "clusterhat-controller-bridged",
+        include_str!("../../profiles/clusterhat-controller-bridged.yaml"),
+    ),
+    (
+        "clusterhat-gadget",
+        include_str!("../../profiles/clusterhat-gadget.yaml"),
+    ),
+    (
+        "clusterhat-zero",
+        include_str!("../../profiles/clusterhat-zero.yaml"),
+    ),
+    (
+        "clusterhat-zero-bridged",
+        include_str!("../../profiles/clusterhat-zero-bridged.yaml"),
+    ),
+    (
+        "container-worker",
+        include_str!("../../profiles/container-worker.yaml"),
+    ),
+    ("head", include_str!("../../profiles/head.yaml")),
+    (
+        "portable-head",
+        include_str!("../../profiles/portable-head.yaml"),
+    ),
+    (
+        "portable-worker",
+        include_str!("../../profiles/portable-worker.yaml"),
+    ),
+    ("web-head", include_str!("../../profiles/web-head.yaml")),
+    ("web-worker", include_str!("../../profiles/web-worker.yaml")),
+    ("worker", include_str!("../../profiles/worker.yaml")),
+];
+
+/// `(path, text)` of every file of the shipped overlay trees.
+pub const OVERLAYS: &[(&str, &str)] = &[
+    (
+        "overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0-eth0.nmconnection",
+        include_str!(
+            "../../overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0-eth0.nmconnection"
+        ),
+    ),
+    (
+        "overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0-usb0.nmconnection",
+        include_str!(
+            "../../overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0-usb0.nmconnection"
+        ),
+    ),
+    (
+        "overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0.nmconnection",
+        include_str!(
+            "../../overlays/clusterhat-bridged/etc/NetworkManager/system-connections/pibake-br0.nmconnection"
+        ),
+    ),
+    (
+        "overlays/clusterhat-controller/etc/nftables.conf.hbs",
+        include_str!("../../overlays/clusterhat-controller/etc/nftables.conf.hbs"),
+    ),
+    (
+        "overlays/clusterhat-controller/etc/sysctl.d/90-pibake-forward.conf",
+        include_str!("../../overlays/clusterhat-controller/etc/sysctl.d/90-pibake-forward.conf"),
+    ),
+    (
+        "overlays/portable-head/etc/dnsmasq.d/pibake-cluster.conf.hbs",
+        include_str!("../../overlays/portable-head/etc/dnsmasq.d/pibake-cluster.conf.hbs"),
+    ),
+    (
+        "overlays/portable-head/etc/exports.hbs",
+        include_str!("../../overlays/portable-head/etc/exports.hbs"),
+    ),
+    (
+        "overlays/portable-head/etc/nftables.conf.hbs",
+        include_str!("../../overlays/portable-head/etc/nftables.conf.hbs"),
+    ),
+    (
+        "overlays/portable-head/etc/sysctl.d/90-pibake-forward.conf",
+        include_str!("../../overlays/portable-head/etc/sysctl.d/90-pibake-forward.conf"),
+    ),
+    (
+        "overlays/portable-worker/etc/auto.master.d/pibake-cluster.autofs.hbs",
+        include_str!("../../overlays/portable-worker/etc/auto.master.d/pibake-cluster.autofs.hbs"),
+    ),
+    (
+        "overlays/portable-worker/etc/auto.pibake-cluster.hbs",
+        include_str!("../../overlays/portable-worker/etc/auto.pibake-cluster.hbs"),
+    ),
+    (
+        "overlays/web-head/etc/apache2/sites-available/pibake-balancer.conf.hbs",
+        include_str!(
+            "../../overlays/web-head/etc/apache2/sites-available/pibake-balancer.conf.hbs"
+        ),
+    ),
+    (
+        "overlays/web-head/srv/site/README",
+        include_str!("../../overlays/web-head/srv/site/README"),
+    ),
+    (
+        "overlays/web-worker/etc/systemd/system/pibake-site-pull.service",
+        include_str!("../../overlays/web-worker/etc/systemd/system/pibake-site-pull.service"),
+    ),
+    (
+        "overlays/web-worker/etc/systemd/system/pibake-site-pull.timer",
+        include_str!("../../overlays/web-worker/etc/systemd/system/pibake-site-pull.timer"),
+    ),
+    (
+        "overlays/web-worker/usr/local/bin/pibake-site-pull.sh.hbs",
+        include_str!("../../overlays/web-worker/usr/local/bin/pibake-site-pull.sh.hbs"),
+    ),
+    (
+        "overlays/web-worker/var/www/html/index.html.hbs",
+        include_str!("../../overlays/web-worker/var/www/html/index.html.hbs"),
+    ),
+];
+
+pub fn profile(name: &str) -> Option<&'static str> {
+    PROFILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+pub fn profile_names() -> impl Iterator<Item = &'static str> {
+    PROFILES.iter().map(|(n, _)| *n)
+}

@@ -1,0 +1,418 @@
+//! One node's plan from the inventory, its profile and the overlay trees.
+
+use std::collections::BTreeSet;
+
+use super::overlay::EntryKind;
+use super::template::Templates;
+use super::{
+    ConfigEdit, Locale, Origin, Plan, PlannedDir, PlannedFile, PlannedLink, Services, UserPlan,
+    network,
+};
+use crate::error::{Error, IoContext, Result};
+use crate::inventory::schema::{ConfigDef, FileDef};
+use crate::inventory::{Inventory, Node};
+
+/// Where first-boot work lives in the image.
+const FIRSTBOOT_SCRIPT: &str = "/usr/local/lib/pibake/firstboot.sh";
+const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
+const DEB_DIR: &str = "/var/lib/pibake/debs";
+
+impl Plan {
+    fn push_file(&mut self, f: PlannedFile) {
+        self.files.retain(|old| old.path != f.path);
+        self.files.push(f);
+    }
+
+    /// A generated root-owned file.
+    pub fn add_file(&mut self, path: &str, mode: u16, content: String) {
+        self.push_file(PlannedFile {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            secret: false,
+            origin: Origin::Generated,
+            from: None,
+            content: content.into_bytes(),
+        });
+    }
+
+    /// A generated root-owned file whose content must not be printed.
+    pub fn add_secret_file(&mut self, path: &str, mode: u16, content: String) {
+        self.push_file(PlannedFile {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            secret: true,
+            origin: Origin::Generated,
+            from: None,
+            content: content.into_bytes(),
+        });
+    }
+}
+
+/// The plan of one node.
+pub fn plan(
+    inv: &Inventory,
+    node: &Node,
+    templates: &Templates,
+    detected_stack: Option<&str>,
+) -> Result<Plan> {
+    let profile = &inv.profiles[&node.role];
+    let def = &profile.def;
+    let mut warnings = Vec::new();
+    let stack = match def.network_stack.as_deref() {
+        Some(s) if s != "auto" => s.to_string(),
+        _ => match detected_stack {
+            Some(s) => s.to_string(),
+            None => {
+                warnings.push("network stack not read from a base image; assuming NetworkManager (set `network_stack:` to choose)".to_string());
+                "networkmanager".to_string()
+            }
+        },
+    };
+    let admin = &inv.file.admin;
+    let mut plan = Plan {
+        node: node.name.clone(),
+        role: node.role.clone(),
+        profile: profile.name.clone(),
+        spare: node.spare,
+        hostname: node.name.clone(),
+        addresses: node
+            .addresses
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        network_stack: stack.clone(),
+        user: UserPlan {
+            name: admin.name.clone(),
+            password_hash: admin.password_hash.clone(),
+            password: if admin.locked { "locked" } else { "hash set" },
+            ssh_keys: admin
+                .ssh_keys
+                .iter()
+                .map(|k| k.trim().to_string())
+                .collect(),
+            sudo: admin.sudo,
+        },
+        dirs: Vec::new(),
+        files: Vec::new(),
+        symlinks: Vec::new(),
+        blocks: Vec::new(),
+        config_txt: Vec::new(),
+        cmdline_add: def.cmdline.add.clone(),
+        cmdline_remove: def.cmdline.remove.clone(),
+        services: Services {
+            enable: def.services.enable.clone(),
+            disable: def.services.disable.clone(),
+            mask: def.services.mask.clone(),
+        },
+        locale: Locale {
+            timezone: def.timezone.clone(),
+            locale: def.locale.clone(),
+            keyboard: def.keyboard.clone(),
+        },
+        warnings,
+    };
+
+    plan.add_file("/etc/hostname", 0o644, format!("{}\n", node.name));
+    plan.add_file("/etc/hosts", 0o644, hosts(inv, node));
+    network::configure(inv, node, &stack, &mut plan);
+
+    if let Some(g) = def.gpu_mem {
+        plan.config_txt.push(ConfigEdit::Set {
+            section: "all".into(),
+            key: "gpu_mem".into(),
+            value: g.to_string(),
+        });
+    }
+    config_edits(&def.config, "all", &mut plan.config_txt);
+
+    for (unit, text) in &def.services.units {
+        plan.add_file(&format!("/etc/systemd/system/{unit}"), 0o644, text.clone());
+    }
+    firstboot(inv, def, &mut plan)?;
+
+    let ctx = templates.context(inv, node);
+    for name in &def.overlays {
+        for e in &templates.trees[name] {
+            let path = format!("/{}", e.rel);
+            match &e.kind {
+                EntryKind::Dir => plan.dirs.push(PlannedDir {
+                    path,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                }),
+                EntryKind::Link(target) => plan.symlinks.push(PlannedLink {
+                    path,
+                    target: target.clone(),
+                }),
+                EntryKind::File {
+                    content,
+                    executable,
+                } => {
+                    // NetworkManager ignores keyfiles others can read.
+                    let nm = path.starts_with("/etc/NetworkManager/system-connections/");
+                    let mode = if nm {
+                        0o600
+                    } else if *executable {
+                        0o755
+                    } else {
+                        0o644
+                    };
+                    let (path, content, origin) = match path.strip_suffix(".hbs") {
+                        Some(p) => (
+                            p.to_string(),
+                            templates.render(&e.origin, None, &ctx)?.into_bytes(),
+                            Origin::Template,
+                        ),
+                        None => (path, content.clone(), Origin::Overlay),
+                    };
+                    plan.push_file(PlannedFile {
+                        path,
+                        mode,
+                        uid: 0,
+                        gid: 0,
+                        secret: nm,
+                        origin,
+                        from: Some(e.origin.clone()),
+                        content,
+                    });
+                }
+            }
+        }
+    }
+    for (path, target) in &def.symlinks {
+        check_image_path(path).map_err(|e| {
+            profile
+                .source()
+                .error_at(&format!("symlinks.{path}"), &e.to_string())
+        })?;
+        plan.symlinks.push(PlannedLink {
+            path: path.clone(),
+            target: target.clone(),
+        });
+    }
+    let profile_files = def
+        .files
+        .iter()
+        .map(|f| (f, profile.source(), "files".to_string()));
+    let node_files = node
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f, &inv.source, format!("{}.files.{i}", node.origin)));
+    for (f, source, at) in profile_files.chain(node_files) {
+        plan.push_file(
+            file_entry(
+                inv,
+                f,
+                templates,
+                &ctx,
+                &source.path.display().to_string(),
+                &at,
+            )
+            .map_err(|e| match e {
+                Error::Invalid { what, hint } if !what.contains(':') => source
+                    .error_at(&at, &what)
+                    .with_hint(hint.unwrap_or_default()),
+                other => other,
+            })?,
+        );
+    }
+    plan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    plan.dirs.sort_by(|a, b| a.path.cmp(&b.path));
+    plan.dirs.dedup();
+    plan.symlinks.sort_by(|a, b| a.path.cmp(&b.path));
+    dedup(&mut plan.services.enable);
+    dedup(&mut plan.cmdline_add);
+    Ok(plan)
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+/// /etc/hosts: localhost, this node on 127.0.1.1, then every node of the cluster.
+fn hosts(inv: &Inventory, node: &Node) -> String {
+    let fq = |n: &str| match inv.domain() {
+        Some(d) => format!("{n}.{d} {n}"),
+        None => n.to_string(),
+    };
+    let mut s = format!(
+        "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\t{}\n\n# the cluster {}, written by pibake\n",
+        fq(&node.name),
+        inv.file.cluster
+    );
+    for n in &inv.nodes {
+        if let Some(a) = n.addresses.values().next() {
+            s.push_str(&format!("{a}\t{}\n", fq(&n.name)));
+        }
+    }
+    s
+}
+
+fn config_edits(c: &ConfigDef, section: &str, out: &mut Vec<ConfigEdit>) {
+    let s = || section.to_string();
+    for (k, v) in &c.set {
+        out.push(ConfigEdit::Set {
+            section: s(),
+            key: k.clone(),
+            value: v.clone(),
+        });
+    }
+    for o in &c.overlays {
+        out.push(ConfigEdit::Overlay {
+            section: s(),
+            overlay: o.clone(),
+        });
+    }
+    for p in &c.dtparams {
+        out.push(ConfigEdit::Dtparam {
+            section: s(),
+            param: p.clone(),
+        });
+    }
+    for l in &c.lines {
+        out.push(ConfigEdit::Line {
+            section: s(),
+            line: l.clone(),
+        });
+    }
+    for (name, sub) in &c.sections {
+        config_edits(sub, name, out);
+    }
+}
+
+/// First-boot work: a script run once by a unit that records success and never runs
+/// again. pibake never runs the target's code itself; this runs on the node.
+fn firstboot(
+    inv: &Inventory,
+    def: &crate::inventory::schema::ProfileFile,
+    plan: &mut Plan,
+) -> Result<()> {
+    if def.packages.is_empty() && def.debs.is_empty() && def.firstboot.is_empty() {
+        return Ok(());
+    }
+    let mut script = String::from(
+        "#!/bin/sh\n# Written by pibake: first-boot work, run once by pibake-firstboot.service.\nset -eu\n",
+    );
+    let mut debs = Vec::new();
+    for d in &def.debs {
+        let local = inv.dir.join(d);
+        let content = std::fs::read(&local).at(&local)?;
+        let name = local
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("package.deb")
+            .to_string();
+        debs.push(format!("{DEB_DIR}/{name}"));
+        plan.push_file(PlannedFile {
+            path: format!("{DEB_DIR}/{name}"),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            secret: false,
+            origin: Origin::Inventory,
+            from: Some(local.display().to_string()),
+            content,
+        });
+    }
+    if !debs.is_empty() {
+        script.push_str(&format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download {}\n",
+            debs.join(" ")
+        ));
+    }
+    if !def.packages.is_empty() {
+        script.push_str(&format!(
+            "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
+            def.packages.join(" ")
+        ));
+    }
+    for s in &def.firstboot {
+        script.push_str(s);
+        if !s.ends_with('\n') {
+            script.push('\n');
+        }
+    }
+    script.push_str("mkdir -p /var/lib/pibake && touch /var/lib/pibake/firstboot.done\n");
+    plan.add_file(FIRSTBOOT_SCRIPT, 0o755, script);
+    plan.add_file(
+        &format!("/etc/systemd/system/{FIRSTBOOT_UNIT}"),
+        0o644,
+        format!(
+            "[Unit]\nDescription=pibake first-boot work (runs once)\nWants=network-online.target\nAfter=network-online.target\nConditionPathExists=!/var/lib/pibake/firstboot.done\n\n[Service]\nType=oneshot\nExecStart={FIRSTBOOT_SCRIPT}\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
+        ),
+    );
+    plan.services.enable.push(FIRSTBOOT_UNIT.into());
+    Ok(())
+}
+
+/// A `files:` entry: inline or from a file, maybe a template; absolute path, numeric owner.
+fn file_entry(
+    inv: &Inventory,
+    f: &FileDef,
+    templates: &Templates,
+    ctx: &serde_json::Value,
+    origin: &str,
+    at: &str,
+) -> Result<PlannedFile> {
+    check_image_path(&f.path)?;
+    let (uid, gid) = match &f.owner {
+        None => (0, 0),
+        Some(o) => o
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "owner `{o}` is not numeric UID:GID (like 1000:1000)"
+                ))
+            })?,
+    };
+    let raw = match (&f.content, &f.source) {
+        (Some(c), None) => c.clone().into_bytes(),
+        (None, Some(s)) => {
+            let p = inv.dir.join(s);
+            std::fs::read(&p).at(&p)?
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "{}: give exactly one of `content` and `source`",
+                f.path
+            )));
+        }
+    };
+    let content = if f.template {
+        let text = String::from_utf8(raw)
+            .map_err(|_| Error::invalid(format!("{}: a template must be UTF-8 text", f.path)))?;
+        templates
+            .render(&format!("{origin} ({at})"), Some(&text), ctx)?
+            .into_bytes()
+    } else {
+        raw
+    };
+    Ok(PlannedFile {
+        path: f.path.clone(),
+        mode: f.mode.unwrap_or(0o644),
+        uid,
+        gid,
+        secret: f.mode.is_some_and(|m| m & 0o077 == 0),
+        origin: Origin::Inventory,
+        from: f.source.clone(),
+        content,
+    })
+}
+
+/// Paths in the image are absolute and never climb out with `..`.
+fn check_image_path(p: &str) -> Result<()> {
+    if !p.starts_with('/') || p.split('/').any(|c| c == "..") || p.ends_with('/') {
+        return Err(Error::invalid(format!(
+            "path `{p}` must be absolute, without `..`, naming a file"
+        )));
+    }
+    Ok(())
+}

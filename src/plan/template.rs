@@ -1,0 +1,194 @@
+//! Handlebars templates from overlay trees, in strict mode: a missing variable is an
+//! error naming the template, line and column, never an empty string in a config file.
+//!
+//! Context for every template: `node` (name, role, index, spare, fqdn, addresses),
+//! `role`, `cluster` (name, domain, networks, admin), `nodes` (all of them), `roles`
+//! (role name -> its nodes), `vars` (cluster, profile and node `vars:`, in that order).
+//! Helpers: `join LIST SEP`, `addresses ROLE NETWORK` (that role's addresses, in order).
+
+use std::collections::BTreeMap;
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext, RenderErrorReason,
+};
+use serde_json::{Value, json};
+
+use super::overlay::{self, Entry, EntryKind};
+use crate::error::{Error, Result};
+use crate::inventory::{Inventory, Node};
+
+/// Every overlay tree the inventory's profiles use, with their templates compiled.
+pub struct Templates {
+    registry: Handlebars<'static>,
+    /// Overlay name -> its entries.
+    pub trees: BTreeMap<String, Vec<Entry>>,
+    cluster: Value,
+}
+
+impl Templates {
+    pub fn new(inv: &Inventory) -> Result<Templates> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("join", Box::new(join));
+        registry.register_helper("addresses", Box::new(addresses));
+        let mut trees = BTreeMap::new();
+        for p in inv.profiles.values() {
+            for name in &p.def.overlays {
+                if trees.contains_key(name) {
+                    continue;
+                }
+                let entries = overlay::load(&inv.dir, name)?;
+                for e in &entries {
+                    if let (EntryKind::File { content, .. }, true) =
+                        (&e.kind, e.rel.ends_with(".hbs"))
+                    {
+                        let text = String::from_utf8(content.clone()).map_err(|_| {
+                            Error::invalid(format!("{}: a template must be UTF-8 text", e.origin))
+                        })?;
+                        registry
+                            .register_template_string(&e.origin, text)
+                            .map_err(|err| {
+                                let (line, col) = err.pos().unwrap_or((1, 1));
+                                Error::invalid(format!(
+                                    "{}:{line}:{col}: template syntax: {}",
+                                    e.origin,
+                                    err.reason()
+                                ))
+                            })?;
+                    }
+                }
+                trees.insert(name.clone(), entries);
+            }
+        }
+        Ok(Templates {
+            registry,
+            trees,
+            cluster: cluster_context(inv),
+        })
+    }
+
+    /// Renders the template registered as `origin` (an overlay entry) or inline text.
+    pub fn render(&self, origin: &str, inline: Option<&str>, ctx: &Value) -> Result<String> {
+        let result = match inline {
+            Some(text) => self.registry.render_template(text, ctx),
+            None => self.registry.render(origin, ctx),
+        };
+        result.map_err(|e| {
+            let at = match (e.line_no, e.column_no) {
+                (Some(l), Some(c)) => format!("{origin}:{l}:{c}"),
+                _ => origin.to_string(),
+            };
+            let what = match e.reason() {
+                RenderErrorReason::MissingVariable(Some(v)) => format!("`{v}` is not defined"),
+                other => other.to_string(),
+            };
+            Error::invalid(format!("{at}: template: {what}"))
+                .with_hint("templates see node, role, cluster, nodes, roles and vars (set your own under `vars:`)")
+        })
+    }
+
+    /// The context for one node's templates.
+    pub fn context(&self, inv: &Inventory, node: &Node) -> Value {
+        let mut vars = serde_json::Map::new();
+        vars.extend(inv.file.vars.clone());
+        vars.extend(inv.profiles[&node.role].def.vars.clone());
+        vars.extend(node.vars.clone());
+        let mut ctx = self.cluster.clone();
+        ctx["node"] = node_value(inv, node);
+        ctx["role"] = json!({ "name": node.role, "profile": inv.profiles[&node.role].name });
+        ctx["vars"] = Value::Object(vars);
+        ctx
+    }
+}
+
+fn node_value(inv: &Inventory, n: &Node) -> Value {
+    let fqdn = match inv.domain() {
+        Some(d) => format!("{}.{d}", n.name),
+        None => n.name.clone(),
+    };
+    let addresses: BTreeMap<&String, String> = n
+        .addresses
+        .iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    json!({
+        "name": n.name, "role": n.role, "index": n.index, "spare": n.spare, "fqdn": fqdn,
+        "addresses": addresses, "mac": n.mac,
+        // The address on the node's first network, the one /etc/hosts lists.
+        "address": n.addresses.values().next().map(|a| a.to_string()),
+    })
+}
+
+fn cluster_context(inv: &Inventory) -> Value {
+    let nodes: Vec<Value> = inv.nodes.iter().map(|n| node_value(inv, n)).collect();
+    let mut roles: BTreeMap<String, Vec<Value>> = inv
+        .file
+        .roles
+        .keys()
+        .map(|r| (r.clone(), Vec::new()))
+        .collect();
+    for (n, v) in inv.nodes.iter().zip(&nodes) {
+        roles.entry(n.role.clone()).or_default().push(v.clone());
+    }
+    let networks: BTreeMap<&String, Value> = inv
+        .networks
+        .iter()
+        .map(|(k, n)| {
+            (k, json!({
+                "subnet": n.subnet.to_string(), "network": n.subnet.network.to_string(), "prefix": n.subnet.prefix,
+                "netmask": std::net::Ipv4Addr::from(u32::MAX << (32 - n.subnet.prefix)).to_string(),
+                "broadcast": n.subnet.broadcast().to_string(),
+                "gateway": n.gateway.map(|g| g.to_string()), "dns": n.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "domain": n.domain,
+            }))
+        })
+        .collect();
+    json!({
+        "cluster": { "name": inv.file.cluster, "domain": inv.domain(), "networks": networks, "admin": { "name": inv.file.admin.name } },
+        "nodes": nodes,
+        "roles": roles,
+    })
+}
+
+/// `{{join list ", "}}`
+fn join(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let list = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+    let sep = h
+        .param(1)
+        .map(|p| p.value().render())
+        .unwrap_or_else(|| " ".into());
+    let items: Vec<String> = list
+        .as_array()
+        .map(|a| a.iter().map(|v| v.render()).collect())
+        .unwrap_or_default();
+    out.write(&items.join(&sep))?;
+    Ok(())
+}
+
+/// `{{addresses "worker" "lan"}}`: the role's addresses on a network, space-separated.
+fn addresses(
+    h: &Helper,
+    _: &Handlebars,
+    ctx: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let role = h.param(0).map(|p| p.value().render()).unwrap_or_default();
+    let net = h.param(1).map(|p| p.value().render()).unwrap_or_default();
+    let Some(nodes) = ctx.data()["roles"].get(&role).and_then(Value::as_array) else {
+        return Err(RenderErrorReason::Other(format!("addresses: no role `{role}`")).into());
+    };
+    let list: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n["addresses"][&net].as_str().map(str::to_string))
+        .collect();
+    out.write(&list.join(" "))?;
+    Ok(())
+}
