@@ -137,14 +137,12 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
                 .any(|u| u == "ssh.service" || u == "sshd.service")
                 || fat.exists("/ssh")?
                 || fat.exists("/ssh.txt")?,
-            ssh_host_keys: root
-                .read_dir("/etc/ssh")
-                .map(|v| {
-                    v.iter()
-                        .filter(|e| e.name.starts_with("ssh_host_") && e.name.ends_with("_key"))
-                        .count()
-                })
-                .unwrap_or(0),
+            ssh_host_keys: ["/etc/ssh", "/etc/ssh/pibake"]
+                .iter()
+                .filter_map(|d| root.read_dir(d).ok())
+                .flatten()
+                .filter(|e| e.name.starts_with("ssh_host_") && e.name.ends_with("_key"))
+                .count(),
         },
         warnings,
     })

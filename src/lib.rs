@@ -6,6 +6,7 @@
 //! [`bootcfg`] (config.txt and cmdline.txt models).
 
 pub mod bootcfg;
+pub mod build;
 pub mod cli;
 pub mod demo;
 pub mod error;

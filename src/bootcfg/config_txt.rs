@@ -680,7 +680,7 @@ pub fn check_overlay(name: &str, available: &[String]) -> Result<()> {
 }
 
 /// Splits a `dtoverlay=` value into the overlay name and its parameters.
-fn parse_overlay(value: &str) -> (String, Vec<OverlayParam>) {
+pub fn parse_overlay(value: &str) -> (String, Vec<OverlayParam>) {
     let mut parts = value.splitn(2, ',');
     let name = parts.next().unwrap_or_default().trim().to_string();
     (name, parse_items(parts.next().unwrap_or_default()))

@@ -20,7 +20,7 @@ mod cmdline;
 mod config_txt;
 
 pub use cmdline::Cmdline;
-pub use config_txt::{ConfigTxt, Entry, OverlayParam, Section, check_overlay};
+pub use config_txt::{ConfigTxt, Entry, OverlayParam, Section, check_overlay, parse_overlay};
 
 /// Suggests the candidate closest to `word`, for "did you mean" hints.
 ///

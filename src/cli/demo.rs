@@ -2,33 +2,75 @@
 
 use std::path::PathBuf;
 
+use crate::build::{Options, build};
 use crate::cli::{Global, inspect::human, print_json};
 use crate::demo::synthesize_base;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::inspect::inspect;
+use crate::inventory::Inventory;
 
-/// Synthesize a Raspberry Pi OS-shaped base image and show what pibake reads from it
+/// Synthesize a Raspberry Pi OS-shaped base image, build the example web cluster from
+/// it (a load balancer and four web servers), and inspect one of the images
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory for the demo's images
+    /// Directory for the demo's base, cluster and images
     #[arg(default_value = "pibake-demo")]
     pub dir: PathBuf,
 }
 
+const WEB_CLUSTER: &str = include_str!("../../examples/web-cluster/cluster.yaml");
+
 pub fn run(args: &Args, global: &Global) -> Result<()> {
     let base = synthesize_base(&args.dir)?;
-    let report = inspect(&base)?;
+    let cluster_dir = args.dir.join("web-cluster");
+    std::fs::create_dir_all(&cluster_dir).at(&cluster_dir)?;
+    let cluster = cluster_dir.join("cluster.yaml");
+    let base_abs = base.canonicalize().at(&base)?;
+    let text: String = WEB_CLUSTER
+        .lines()
+        .map(|l| {
+            if l.starts_with("base:") {
+                format!("base: {}\n", base_abs.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&cluster, text).at(&cluster)?;
+    let inv = Inventory::load(&cluster)?;
+    let opts = Options {
+        out: args.dir.join("images"),
+        state: cluster_dir.join(".pibake").join("state"),
+        cache: global.cache_options(),
+        time: Some(1_704_067_200),
+    };
+    let built = build(&inv, &[], &opts)?;
+    let report = inspect(&built[1].image)?;
     if global.json {
-        return print_json(&report);
+        return print_json(
+            &serde_json::json!({ "base": base, "cluster": cluster, "images": built, "inspect": report }),
+        );
     }
     println!(
-        "Synthesized a bookworm-layout base image: {}\n",
+        "Synthesized a bookworm-layout base image: {}",
         base.display()
     );
+    println!("Wrote the example web cluster: {}", cluster.display());
+    println!("Built {} node images:", built.len());
+    for b in &built {
+        println!(
+            "  {:<8} {}  (disk id {})",
+            b.node,
+            b.image.display(),
+            b.disk_id
+        );
+    }
+    println!("\n`pibake inspect {}`:\n", built[1].image.display());
     print!("{}", human(&report));
     println!(
-        "\nNext: `pibake inspect {}` reads any Raspberry Pi OS image the same way.",
-        base.display()
+        "\nNext: `pibake plan {}` shows every file each node got; `pibake fs ls -l {} /etc` looks inside an image.",
+        cluster.display(),
+        built[1].image.display()
     );
     Ok(())
 }

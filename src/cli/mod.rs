@@ -1,5 +1,6 @@
 //! The command-line interface: one file per subcommand.
 
+pub mod build;
 pub mod demo;
 pub mod fs;
 pub mod init;
@@ -61,6 +62,7 @@ pub enum Command {
     Fs(fs::Args),
     Unpack(unpack::Args),
     Validate(validate::Args),
+    Build(build::Args),
     Plan(plan::Args),
     Init(init::Args),
 }
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fs(args) => fs::run(&args, &global),
         Command::Unpack(args) => unpack::run(&args, &global),
         Command::Validate(args) => validate::run(&args, &global),
+        Command::Build(args) => build::run(&args, &global),
         Command::Plan(args) => plan::run(&args, &global),
         Command::Init(args) => init::run(&args),
     }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::sparse::{CopyError, SparseWriter};
 use crate::error::{Error, IoContext, Result};
 
 /// The container a base image comes in, told by magic bytes, not by file name.
@@ -175,7 +176,7 @@ fn decode_into_cache(path: &Path, format: Format, entry: &Path, progress: bool) 
         let input = BufReader::with_capacity(1 << 20, bar.wrap_read(input));
         let mut sink = SparseWriter::new(&out, &part);
         decode(format, input, &mut sink).map_err(|e| damaged(path, format, e))?;
-        if sink.len() == 0 {
+        if sink.written() == 0 {
             return Err(Error::invalid(format!(
                 "{}: decodes to an empty file, not a disk image",
                 path.display()
@@ -213,6 +214,15 @@ enum DecodeError {
     Output(Error),
 }
 
+impl From<CopyError> for DecodeError {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::Input(e) => DecodeError::Input(e),
+            CopyError::Output(e) => DecodeError::Output(e),
+        }
+    }
+}
+
 /// Copies the decoded stream of `input` into `sink`.
 fn decode(
     format: Format,
@@ -241,7 +251,7 @@ fn decode(
             sink.copy_from(&mut dec)?;
             trailing_must_be_padding(dec.finish())
         }
-        Format::Gzip => sink.copy_from(&mut flate2::bufread::MultiGzDecoder::new(input)),
+        Format::Gzip => Ok(sink.copy_from(&mut flate2::bufread::MultiGzDecoder::new(input))?),
         Format::Zip => {
             let mut archive =
                 zip::ZipArchive::new(input).map_err(|e| DecodeError::Input(io::Error::other(e)))?;
@@ -264,7 +274,7 @@ fn decode(
             let mut file = archive
                 .by_name(name)
                 .map_err(|e| DecodeError::Input(io::Error::other(e)))?;
-            sink.copy_from(&mut file)
+            Ok(sink.copy_from(&mut file)?)
         }
     }
 }
@@ -284,78 +294,5 @@ fn trailing_must_be_padding(mut rest: impl BufRead) -> Result<(), DecodeError> {
         }
         let n = buf.len();
         rest.consume(n);
-    }
-}
-
-/// Writes a stream to a file, leaving holes where whole 4 KiB blocks are zero.
-struct SparseWriter<'a> {
-    file: &'a File,
-    path: &'a Path,
-    /// Bytes of the stream seen so far.
-    pos: u64,
-}
-
-/// The granularity of holes: the block size of every common Linux filesystem.
-const HOLE: usize = 4096;
-
-impl<'a> SparseWriter<'a> {
-    fn new(file: &'a File, path: &'a Path) -> Self {
-        SparseWriter { file, path, pos: 0 }
-    }
-
-    fn len(&self) -> u64 {
-        self.pos
-    }
-
-    /// Reads `input` to its end in 4 MiB chunks, writing only non-zero blocks.
-    fn copy_from(&mut self, input: &mut impl Read) -> Result<(), DecodeError> {
-        let mut buf = vec![0u8; 4 << 20];
-        loop {
-            let mut filled = 0;
-            while filled < buf.len() {
-                match input.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(DecodeError::Input(e)),
-                }
-            }
-            if filled == 0 {
-                return Ok(());
-            }
-            self.write_chunk(&buf[..filled])
-                .map_err(DecodeError::Output)?;
-        }
-    }
-
-    fn write_chunk(&mut self, chunk: &[u8]) -> Result<()> {
-        let mut run_start = None;
-        for (i, block) in chunk.chunks(HOLE).enumerate() {
-            let zero = block.iter().all(|&b| b == 0);
-            match (zero, run_start) {
-                (false, None) => run_start = Some(i * HOLE),
-                (true, Some(s)) => {
-                    self.write_at(&chunk[s..i * HOLE], s)?;
-                    run_start = None;
-                }
-                _ => {}
-            }
-        }
-        if let Some(s) = run_start {
-            self.write_at(&chunk[s..], s)?;
-        }
-        self.pos += chunk.len() as u64;
-        Ok(())
-    }
-
-    fn write_at(&self, data: &[u8], offset_in_chunk: usize) -> Result<()> {
-        self.file
-            .write_all_at(data, self.pos + offset_in_chunk as u64)
-            .at(self.path)
-    }
-
-    /// Sets the final length, so a trailing zero run is a hole too.
-    fn finish(self) -> Result<()> {
-        self.file.set_len(self.pos).at(self.path)
     }
 }

@@ -3,3 +3,4 @@
 pub mod base;
 pub mod partition;
 pub mod region;
+pub mod sparse;

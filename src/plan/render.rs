@@ -13,7 +13,7 @@ use crate::inventory::schema::{ConfigDef, FileDef};
 use crate::inventory::{Inventory, Node};
 
 /// Where first-boot work lives in the image.
-const FIRSTBOOT_SCRIPT: &str = "/usr/local/lib/pibake/firstboot.sh";
+pub const FIRSTBOOT_SCRIPT: &str = "/usr/local/lib/pibake/firstboot.sh";
 const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
 const DEB_DIR: &str = "/var/lib/pibake/debs";
 
@@ -333,6 +333,7 @@ fn firstboot(
             def.packages.join(" ")
         ));
     }
+    script.push_str("# Units the packages above brought, enabled now that they exist (listed by the build).\nif [ -f /var/lib/pibake/enable-after-install ]; then\n    xargs -r systemctl enable --now < /var/lib/pibake/enable-after-install\nfi\n");
     for s in &def.firstboot {
         script.push_str(s);
         if !s.ends_with('\n') {

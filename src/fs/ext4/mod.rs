@@ -691,6 +691,34 @@ impl Ext4 {
         self.write_inode(&mut inode)
     }
 
+    /// Renames a file, symlink or directory within its directory (`/home/pi` to
+    /// `/home/admin`): the inode, its contents and owners stay as they are.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        self.edit(|fs| {
+            let (dir, name) = fs.parent_of(from)?;
+            let (to_dir, to_name) = fs.parent_of(to)?;
+            if dir.ino != to_dir.ino {
+                return Err(fs.invalid(from, "renames move within one directory only"));
+            }
+            let Some(ino) = fs.lookup(&dir, name)? else {
+                return Err(fs.invalid(from, "no such file or directory"));
+            };
+            if fs.lookup(&dir, to_name)?.is_some() {
+                return Err(fs.invalid(to, "already exists"));
+            }
+            let kind = fs
+                .inode(ino)?
+                .kind()
+                .ok_or_else(|| fs.invalid(from, "has an unknown file type"))?;
+            let mut dir = dir;
+            fs.add_entry(&mut dir, to_name, ino, kind)?;
+            fs.remove_entry(&dir, name)?;
+            dir.set_mtime(fs.time);
+            dir.set_ctime(fs.time);
+            fs.write_inode(&mut dir)
+        })
+    }
+
     /// Drops a deleted inode's reference to a shared extended-attribute block.
     fn release_xattr_block(&mut self, inode: &Inode) -> Result<()> {
         let b = inode.file_acl();

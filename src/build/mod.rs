@@ -1,0 +1,467 @@
+//! `pibake build`: each node's plan applied to a copy of the base image.
+//!
+//! The base is read, never written: each node starts as a sparse copy of the cached raw
+//! base under a temporary name in the output directory, gets its plan (root filesystem
+//! through the ext4 writer, config.txt and cmdline.txt through the FAT layer, a disk
+//! identifier of its own in the MBR) and appears under its final name only when all of it
+//! succeeded. What the image does by itself on first boot is described in the README
+//! ("What a built node does on first boot").
+
+pub mod hostkeys;
+pub mod systemd;
+pub mod users;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::bootcfg::{Cmdline, ConfigTxt, Section, check_overlay, parse_overlay};
+use crate::error::{Error, IoContext, Result};
+use crate::fs::ext4::{Ext4, Meta, Time};
+use crate::fs::fat::Fat;
+use crate::image::base::{self, CacheOptions};
+use crate::image::partition::Layout;
+use crate::image::region::Region;
+use crate::image::sparse::{CopyError, SparseWriter};
+use crate::inspect::{Report, inspect, stack_name};
+use crate::inventory::Inventory;
+use crate::plan::{ConfigEdit, Plan, plans};
+
+/// Releases whose first-boot mechanics pibake knows (see the reference notes).
+const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie"];
+/// Where units that first-boot packages bring are listed, to be enabled after install.
+const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
+const MARK_BEGIN: &str = "# >>> pibake: managed block, rewritten on every build";
+const MARK_END: &str = "# <<< pibake";
+
+pub struct Options {
+    pub out: PathBuf,
+    /// Per-node host keys live here (`<cluster dir>/.pibake/state` by default).
+    pub state: PathBuf,
+    pub cache: CacheOptions,
+    /// Timestamp for everything the build writes: `SOURCE_DATE_EPOCH`, else the base
+    /// root filesystem's last write time (so rebuilds are byte-identical).
+    pub time: Option<i64>,
+}
+
+/// One built node.
+#[derive(Debug, serde::Serialize)]
+pub struct Built {
+    pub node: String,
+    pub image: PathBuf,
+    pub disk_id: String,
+}
+
+/// Builds the named nodes (all when empty) into `opts.out`.
+pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Built>> {
+    let base_path = match &inv.file.base {
+        Some(b) => inv.dir.join(b),
+        None => {
+            return Err(inv
+                .source
+                .error_at("cluster", "no `base:` image to build from"));
+        }
+    };
+    if !base_path.exists() {
+        return Err(inv.source.error_at(
+            "base",
+            &format!("the base image {} does not exist", base_path.display()),
+        ));
+    }
+    let base = base::prepare(&base_path, &opts.cache)?;
+    let report = inspect(&base.raw)?;
+    check_release(&report, &base_path)?;
+    let stack = stack_name(&report.network.stack).map(str::to_string);
+    let all = plans(inv, nodes, stack.as_deref())?;
+    std::fs::create_dir_all(&opts.out).at(&opts.out)?;
+
+    // Every node's keys first: each image carries the whole cluster's known_hosts.
+    let mut keys = BTreeMap::new();
+    for n in &inv.nodes {
+        keys.insert(n.name.clone(), hostkeys::ensure(&opts.state, &n.name)?);
+    }
+    let known_hosts = known_hosts(inv, &keys);
+    let mut built = Vec::new();
+    for plan in &all {
+        built.push(build_node(
+            inv,
+            plan,
+            &base.raw,
+            &report,
+            &keys[&plan.node],
+            &known_hosts,
+            opts,
+        )?);
+    }
+    write_client_files(inv, &known_hosts, opts)?;
+    Ok(built)
+}
+
+fn check_release(r: &Report, path: &Path) -> Result<()> {
+    match r.os.codename.as_deref() {
+        Some(c) if RELEASES.contains(&c) => Ok(()),
+        Some(c) => Err(Error::unsupported(format!(
+            "{}: release `{c}` is not one pibake knows ({})",
+            path.display(),
+            RELEASES.join(", ")
+        ))
+        .with_hint(
+            "its first-boot mechanics may differ; use a bullseye, bookworm or trixie image",
+        )),
+        None => Err(Error::invalid(format!(
+            "{}: no VERSION_CODENAME in the root's os-release; not a Raspberry Pi OS image",
+            path.display()
+        ))),
+    }
+}
+
+/// `known_hosts` lines for every node: name, fqdn and addresses, each key type.
+fn known_hosts(inv: &Inventory, keys: &BTreeMap<String, Vec<hostkeys::HostKey>>) -> String {
+    let mut s = String::new();
+    for n in &inv.nodes {
+        let mut names = vec![n.name.clone()];
+        if let Some(d) = inv.domain() {
+            names.push(format!("{}.{d}", n.name));
+        }
+        names.extend(n.addresses.values().map(|a| a.to_string()));
+        for k in &keys[&n.name] {
+            s.push_str(&format!("{} {}\n", names.join(","), k.public));
+        }
+    }
+    s
+}
+
+/// `known_hosts` and `ssh_config` for the admin's own machine, next to the images.
+fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Result<()> {
+    let out = opts.out.canonicalize().at(&opts.out)?;
+    let kh = out.join("known_hosts");
+    std::fs::write(&kh, known_hosts).at(&kh)?;
+    let mut cfg = format!("# ssh -F {} NODE\n", out.join("ssh_config").display());
+    for n in &inv.nodes {
+        if let Some(a) = n.addresses.values().next() {
+            cfg.push_str(&format!(
+                "Host {}\n    HostName {a}\n    User {}\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+                n.name,
+                inv.file.admin.name,
+                kh.display()
+            ));
+        }
+    }
+    let path = out.join("ssh_config");
+    std::fs::write(&path, cfg).at(&path)
+}
+
+/// The node's disk identifier: derived from cluster and node, so rebuilds agree.
+fn disk_id(inv: &Inventory, node: &str) -> u32 {
+    let h = Sha256::digest(format!("{}/{node}", inv.file.cluster).as_bytes());
+    u32::from_le_bytes([h[0], h[1], h[2], h[3]]).max(1)
+}
+
+fn build_node(
+    inv: &Inventory,
+    plan: &Plan,
+    base: &Path,
+    report: &Report,
+    keys: &[hostkeys::HostKey],
+    known_hosts: &str,
+    opts: &Options,
+) -> Result<Built> {
+    let image = opts.out.join(format!("{}.img", plan.node));
+    let part = opts.out.join(format!(".{}.img.part", plan.node));
+    let result = (|| {
+        copy_sparse(base, &part)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&part)
+            .at(&part)?;
+        let len = file.metadata().at(&part)?.len();
+        let whole = Region::new(Arc::new(file), &part, 0, len);
+        let layout = Layout::read(&whole)?;
+        let old_id = layout.disk_id.to_string();
+        let new_id = format!("{:08x}", disk_id(inv, &plan.node));
+        let gpt = old_id.len() != 8;
+
+        let root = layout.root();
+        let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
+        let time = opts.time.unwrap_or_else(|| fs_time(&fs));
+        fs.set_time(Time::from_secs(time));
+        apply_root(&mut fs, plan, report, keys, known_hosts, time)?;
+        if !gpt {
+            replace_in(
+                &mut fs,
+                "/etc/fstab",
+                &format!("PARTUUID={old_id}-"),
+                &format!("PARTUUID={new_id}-"),
+            )?;
+        }
+        fs.commit()?;
+
+        let boot = layout.boot();
+        apply_boot(
+            whole.sub(boot.start, boot.size)?,
+            plan,
+            (!gpt).then_some((&old_id, &new_id)),
+        )?;
+        if !gpt {
+            let mut w = whole.clone();
+            w.write_all_at(
+                440,
+                &u32::from_str_radix(&new_id, 16).expect("hex").to_le_bytes(),
+            )?;
+        }
+        File::open(&part).and_then(|f| f.sync_all()).at(&part)?;
+        std::fs::rename(&part, &image).at(&image)?;
+        Ok(Built {
+            node: plan.node.clone(),
+            image: image.clone(),
+            disk_id: if gpt { old_id } else { new_id },
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
+}
+
+fn fs_time(fs: &Ext4) -> i64 {
+    fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0)
+}
+
+/// A sparse copy of the base: only its data blocks are written.
+fn copy_sparse(from: &Path, to: &Path) -> Result<()> {
+    let input = File::open(from).at(from)?;
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(to)
+        .at(to)?;
+    let mut sink = SparseWriter::new(&out, to);
+    sink.copy_from(&mut BufReader::with_capacity(1 << 20, input))
+        .map_err(|e| match e {
+            CopyError::Input(e) => Error::io(from, e),
+            CopyError::Output(e) => e,
+        })?;
+    sink.finish()
+}
+
+/// Rewrites a text file of the root in place, keeping its mode and owner.
+fn replace_in(fs: &mut Ext4, path: &str, from: &str, to: &str) -> Result<()> {
+    if !fs.exists(path)? {
+        return Ok(());
+    }
+    let st = fs.stat(path)?;
+    let text = String::from_utf8_lossy(&fs.read(path)?).replace(from, to);
+    fs.write_file(path, text.as_bytes(), &Meta::new(st.mode, st.uid, st.gid))
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/')
+        .map(|(d, _)| if d.is_empty() { "/" } else { d })
+        .unwrap_or("/")
+}
+
+fn apply_root(
+    fs: &mut Ext4,
+    plan: &Plan,
+    report: &Report,
+    keys: &[hostkeys::HostKey],
+    known_hosts: &str,
+    time: i64,
+) -> Result<()> {
+    let dir = Meta::new(0o755, 0, 0);
+    for d in &plan.dirs {
+        fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
+    }
+    for f in &plan.files {
+        fs.mkdir_p(parent(&f.path), &dir)?;
+        fs.write_file(&f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
+    }
+    for l in &plan.symlinks {
+        fs.mkdir_p(parent(&l.path), &dir)?;
+        fs.symlink(&l.path, &l.target, &Meta::new(0o777, 0, 0))?;
+    }
+    for b in &plan.blocks {
+        managed_block(fs, &b.path, &b.content)?;
+    }
+    users::apply(fs, &plan.user, time.div_euclid(86_400))?;
+    hostkeys::bake(fs, keys)?;
+    fs.mkdir_p("/etc/ssh", &dir)?;
+    fs.write_file(
+        "/etc/ssh/ssh_known_hosts",
+        known_hosts.as_bytes(),
+        &Meta::new(0o644, 0, 0),
+    )?;
+    locale(fs, plan)?;
+    if report.network.also.iter().any(|a| a == "cloud-init") {
+        // Trixie: keep cloud-init from replacing the baked network, hostname and keys.
+        fs.mkdir_p("/etc/cloud/cloud.cfg.d", &dir)?;
+        fs.write_file(
+            "/etc/cloud/cloud.cfg.d/99-pibake.cfg",
+            b"# Written by pibake: the image was configured offline.\nnetwork: {config: disabled}\npreserve_hostname: true\nmanage_etc_hosts: false\nssh_deletekeys: false\n",
+            &Meta::new(0o644, 0, 0),
+        )?;
+    }
+    let mut deferred = Vec::new();
+    for u in &plan.services.enable {
+        if !systemd::enable(fs, u)? {
+            deferred.push(u.clone());
+        }
+    }
+    for u in &plan.services.disable {
+        systemd::disable(fs, u)?;
+    }
+    for u in &plan.services.mask {
+        systemd::mask(fs, u)?;
+    }
+    if !deferred.is_empty() {
+        if !plan
+            .files
+            .iter()
+            .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
+        {
+            return Err(Error::invalid(format!(
+                "node {}: unit(s) {} are not in the image and no first-boot package brings them",
+                plan.node,
+                deferred.join(", ")
+            ))
+            .with_hint("add the package that ships them to the profile's `packages:`"));
+        }
+        fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &dir)?;
+        fs.write_file(
+            ENABLE_AFTER_INSTALL,
+            format!("{}\n", deferred.join("\n")).as_bytes(),
+            &Meta::new(0o644, 0, 0),
+        )?;
+    }
+    Ok(())
+}
+
+/// Replaces pibake's block in a file (or appends it), never duplicating it.
+fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
+    let (text, meta) = if fs.exists(path)? {
+        let st = fs.stat(path)?;
+        (
+            String::from_utf8_lossy(&fs.read(path)?).into_owned(),
+            Meta::new(st.mode, st.uid, st.gid),
+        )
+    } else {
+        (String::new(), Meta::new(0o644, 0, 0))
+    };
+    let mut kept = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match line {
+            MARK_BEGIN => inside = true,
+            MARK_END => inside = false,
+            _ if !inside => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if !kept.is_empty() && !kept.ends_with("\n\n") {
+        kept.push('\n');
+    }
+    kept.push_str(&format!("{MARK_BEGIN}\n{content}{MARK_END}\n"));
+    fs.write_file(path, kept.as_bytes(), &meta)
+}
+
+/// Timezone, locale and keyboard, as raspi-config leaves them.
+fn locale(fs: &mut Ext4, plan: &Plan) -> Result<()> {
+    let file = Meta::new(0o644, 0, 0);
+    if let Some(tz) = &plan.locale.timezone {
+        fs.write_file("/etc/timezone", format!("{tz}\n").as_bytes(), &file)?;
+        if fs.stat("/etc/localtime").is_ok() {
+            fs.remove("/etc/localtime")?;
+        }
+        fs.symlink(
+            "/etc/localtime",
+            &format!("/usr/share/zoneinfo/{tz}"),
+            &Meta::new(0o777, 0, 0),
+        )?;
+    }
+    if let Some(l) = &plan.locale.locale {
+        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
+        fs.write_file(
+            "/etc/default/locale",
+            format!("LANG={l}\n").as_bytes(),
+            &file,
+        )?;
+    }
+    if let Some(k) = &plan.locale.keyboard {
+        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
+        fs.write_file(
+            "/etc/default/keyboard",
+            format!("XKBMODEL=\"pc105\"\nXKBLAYOUT=\"{k}\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\n\nBACKSPACE=\"guess\"\n").as_bytes(),
+            &file,
+        )?;
+    }
+    Ok(())
+}
+
+/// config.txt and cmdline.txt edits, and the new disk identifier in `root=`.
+fn apply_boot(region: Region, plan: &Plan, ids: Option<(&String, &String)>) -> Result<()> {
+    let mut fat = Fat::open(region)?;
+    let overlays: Vec<String> = fat
+        .read_dir("/overlays")
+        .map(|v| {
+            v.into_iter()
+                .filter_map(|e| e.name.strip_suffix(".dtbo").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut config = ConfigTxt::parse(&String::from_utf8_lossy(&fat.read("/config.txt")?));
+    let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
+    for e in &plan.config_txt {
+        let section = |s: &str| Section::new(s).map_err(edit);
+        match e {
+            ConfigEdit::Set {
+                section: s,
+                key,
+                value,
+            } => config.set(&section(s)?, key, value),
+            ConfigEdit::Overlay {
+                section: s,
+                overlay,
+            } => {
+                let (name, params) = parse_overlay(overlay);
+                check_overlay(&name, &overlays).map_err(edit)?;
+                config.add_overlay(&section(s)?, &name, &params)
+            }
+            ConfigEdit::Dtparam { section: s, param } => {
+                let (name, value) = param.split_once('=').unwrap_or((param, "on"));
+                config.set_dtparam(&section(s)?, name, value)
+            }
+            ConfigEdit::Line { section: s, line } => config.add_line(&section(s)?, line),
+        }
+        .map_err(edit)?;
+    }
+    fat.write("/config.txt", config.render().as_bytes())?;
+
+    let text = String::from_utf8_lossy(&fat.read("/cmdline.txt")?).into_owned();
+    let mut cmdline = Cmdline::parse(&text)
+        .map_err(|e| Error::invalid(format!("boot partition cmdline.txt: {e}")))?;
+    for t in &plan.cmdline_remove {
+        cmdline.remove(t);
+    }
+    for t in &plan.cmdline_add {
+        match t.split_once('=') {
+            Some((k, v)) => cmdline.set(k, v),
+            None => cmdline.add_flag(t),
+        }
+        .map_err(|e| Error::invalid(format!("node {}: cmdline.txt: {e}", plan.node)))?;
+    }
+    let mut rendered = cmdline.render();
+    if let Some((old, new)) = ids {
+        rendered = rendered.replace(&format!("PARTUUID={old}-"), &format!("PARTUUID={new}-"));
+    }
+    fat.write("/cmdline.txt", rendered.as_bytes())?;
+    fat.close()
+}

@@ -1,0 +1,53 @@
+//! `pibake build CLUSTER --out DIR`: one ready-to-flash image per node.
+
+use std::path::PathBuf;
+
+use crate::build::{Options, build};
+use crate::cli::{Global, print_json};
+use crate::error::Result;
+use crate::inventory::Inventory;
+
+/// Build each node's image: a copy of the base with the node's plan applied
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The cluster file (cluster.yaml)
+    pub cluster: PathBuf,
+    /// Only these nodes (repeatable)
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Directory for the images, known_hosts and ssh_config
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, global: &Global) -> Result<()> {
+    let inv = Inventory::load(&args.cluster)?;
+    let opts = Options {
+        out: args.out.clone(),
+        state: args
+            .state
+            .clone()
+            .unwrap_or_else(|| inv.dir.join(".pibake").join("state")),
+        cache: global.cache_options(),
+        time: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    };
+    let built = build(&inv, &args.nodes, &opts)?;
+    if global.json {
+        return print_json(&built);
+    }
+    for b in &built {
+        println!(
+            "{:<16} {}  (disk id {})",
+            b.node,
+            b.image.display(),
+            b.disk_id
+        );
+    }
+    println!("known_hosts and ssh_config: {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! `pibake build` on fixtures of each release: every node of the web cluster builds, both
+//! checkers accept every image, and each baked item reads back through debugfs and mtools.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{Fixture, Release, e2fsck_clean, fsck_fat_clean, tool};
+use pibake::build::{Options, build};
+use pibake::image::base::CacheOptions;
+use pibake::inventory::Inventory;
+use sha2::{Digest, Sha256};
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG admin@laptop";
+const HASH: &str = "$6$pibakesalt$XOhqLJoOs11sebuzOz2kOvEtXpOhlUvfTApVuont.s98RScuQUqY5TXt3L7dthjiPyjR45EeInI5rE/dpeKm4/";
+
+/// The web cluster, with an admin named `admin` (so the image's `pi` is renamed).
+fn cluster(dir: &Path, base: &Path) -> PathBuf {
+    let text = format!(
+        "cluster: webfarm\nbase: {}\nnetworks:\n  lan: {{ subnet: 192.168.50.0/24, gateway: 192.168.50.1, dns: [192.168.50.1], domain: web.lan, first: 192.168.50.10 }}\nadmin:\n  name: admin\n  password_hash: '{HASH}'\n  ssh_keys: [\"{KEY}\"]\nroles:\n  head: {{ profile: web-head }}\n  worker: {{ profile: web-worker }}\nnodes:\n  - {{ name: lb, role: head }}\n  - {{ name: \"web[01-02]\", role: worker }}\nvars: {{ site_title: Test, admin_subnet: 192.168.1.0/24 }}\n",
+        base.display()
+    );
+    let path = dir.join("cluster.yaml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn options(dir: &Path) -> Options {
+    Options {
+        out: dir.join("out"),
+        state: dir.join("state"),
+        cache: CacheOptions {
+            dir: Some(dir.join("cache")),
+            progress: false,
+        },
+        time: None,
+    }
+}
+
+/// debugfs against the root partition of a built image.
+fn debugfs(image: &Path, root_offset: u64, request: &str) -> String {
+    let out = tool("debugfs")
+        .args([
+            "-R",
+            request,
+            &format!("{}?offset={root_offset}", image.display()),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mtype(image: &Path, boot_offset: u64, file: &str) -> String {
+    let out = tool("mtype")
+        .args([
+            "-i",
+            &format!("{}@@{boot_offset}", image.display()),
+            &format!("::/{file}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(p: &Path) -> Vec<u8> {
+    Sha256::digest(fs::read(p).unwrap()).to_vec()
+}
+
+#[test]
+fn every_node_builds_on_every_release_and_reads_back() {
+    for release in Release::ALL {
+        let f = Fixture::new(release);
+        let work = tempfile::tempdir().unwrap();
+        let base_sum = sha256(&f.image);
+        let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+        let opts = options(work.path());
+        let built = build(&inv, &[], &opts).unwrap();
+        assert_eq!(built.len(), 3);
+        let name = format!("{release:?}");
+        for b in &built {
+            e2fsck_clean(&b.image, f.root_offset);
+            fsck_fat_clean(&b.image, f.boot_offset, f.boot_size);
+            let d = |r: &str| debugfs(&b.image, f.root_offset, r);
+
+            assert_eq!(d("cat /etc/hostname"), format!("{}\n", b.node));
+            let hosts = d("cat /etc/hosts");
+            assert!(
+                hosts.contains(&format!("127.0.1.1\t{0}.web.lan {0}\n", b.node))
+                    && hosts.contains("192.168.50.12\tweb02.web.lan web02"),
+                "{name}: {hosts}"
+            );
+
+            // The image's user `pi` became `admin`, completely.
+            let passwd = d("cat /etc/passwd");
+            assert!(
+                passwd.contains("admin:x:1000:1000:,,,:/home/admin:/bin/bash")
+                    && !passwd.contains("pi:x"),
+                "{name}: {passwd}"
+            );
+            assert!(d("cat /etc/shadow").contains(&format!("admin:{HASH}:")));
+            let group = d("cat /etc/group");
+            assert!(
+                group.contains("admin:x:1000:")
+                    && group.contains("sudo:x:27:admin")
+                    && group.contains("adm:x:4:admin"),
+                "{name}: {group}"
+            );
+            assert!(d("cat /etc/gshadow").contains("sudo:*::admin"));
+            assert_eq!(
+                d("cat /etc/sudoers.d/010_pi-nopasswd"),
+                "admin ALL=(ALL) NOPASSWD: ALL\n"
+            );
+            assert!(
+                d("stat /home/pi").is_empty(),
+                "{name}: /home/pi still there"
+            );
+            assert!(
+                d("cat /home/admin/.bashrc").contains("bashrc"),
+                "{name}: the home directory moved with its contents"
+            );
+            let ssh = d("stat /home/admin/.ssh");
+            assert!(
+                ssh.contains("Mode:  0700") && ssh.contains("User:  1000"),
+                "{name}: {ssh}"
+            );
+            let keys = d("stat /home/admin/.ssh/authorized_keys");
+            assert!(
+                keys.contains("Mode:  0600") && keys.contains("User:  1000"),
+                "{name}: {keys}"
+            );
+            assert_eq!(
+                d("cat /home/admin/.ssh/authorized_keys"),
+                format!("{KEY}\n")
+            );
+
+            // sshd on, with this node's persistent host keys.
+            let wants = d("ls /etc/systemd/system/multi-user.target.wants");
+            assert!(
+                wants.contains("ssh.service") && wants.contains("pibake-firstboot.service"),
+                "{name}: {wants}"
+            );
+            assert!(
+                d("stat /etc/systemd/system/multi-user.target.wants/ssh.service")
+                    .contains("/systemd/system/ssh.service")
+            );
+            let key = d("stat /etc/ssh/pibake/ssh_host_ed25519_key");
+            assert!(
+                key.contains("Mode:  0600") && key.contains("User:     0"),
+                "{name}: {key}"
+            );
+            assert!(
+                d("cat /etc/ssh/sshd_config.d/10-pibake-hostkeys.conf")
+                    .contains("HostKey /etc/ssh/pibake/ssh_host_ed25519_key")
+            );
+            let state_pub = fs::read_to_string(
+                work.path()
+                    .join("state")
+                    .join(&b.node)
+                    .join("ssh_host_ed25519_key.pub"),
+            )
+            .unwrap();
+            assert_eq!(d("cat /etc/ssh/pibake/ssh_host_ed25519_key.pub"), state_pub);
+            assert!(d("cat /etc/ssh/ssh_known_hosts").contains(state_pub.trim()));
+
+            // The network, for the stack this release uses.
+            if release == Release::Bullseye {
+                let conf = d("cat /etc/dhcpcd.conf");
+                assert!(
+                    conf.starts_with("hostname\n")
+                        && conf.contains("interface eth0\nstatic ip_address=192.168.50."),
+                    "{name}: {conf}"
+                );
+            } else {
+                let nm = d("stat /etc/NetworkManager/system-connections/pibake-eth0.nmconnection");
+                assert!(
+                    nm.contains("Mode:  0600") && nm.contains("User:     0"),
+                    "{name}: {nm}"
+                );
+            }
+            if release == Release::Trixie {
+                assert!(
+                    d("cat /etc/cloud/cloud.cfg.d/99-pibake.cfg")
+                        .contains("network: {config: disabled}")
+                );
+            }
+
+            // Boot configuration and a disk identifier of its own, everywhere it is named.
+            let id = &b.disk_id;
+            let cmdline = mtype(&b.image, f.boot_offset, "cmdline.txt");
+            assert!(
+                cmdline.contains(&format!("root=PARTUUID={id}-02")),
+                "{name}: {cmdline}"
+            );
+            assert!(d("cat /etc/fstab").contains(&format!("PARTUUID={id}-01")));
+            let mbr = fs::read(&b.image).unwrap();
+            assert_eq!(
+                format!(
+                    "{:08x}",
+                    u32::from_le_bytes(mbr[440..444].try_into().unwrap())
+                ),
+                *id
+            );
+            let config = mtype(&b.image, f.boot_offset, "config.txt");
+            assert_eq!(
+                config.contains("gpu_mem=16"),
+                b.node != "lb",
+                "{name} {}: {config}",
+                b.node
+            );
+        }
+        let lb = &built[0].image;
+        let conf = debugfs(
+            lb,
+            f.root_offset,
+            "cat /etc/apache2/sites-available/pibake-balancer.conf",
+        );
+        assert!(
+            conf.contains("BalancerMember \"http://192.168.50.12:80\""),
+            "{conf}"
+        );
+        assert!(
+            debugfs(
+                lb,
+                f.root_offset,
+                "stat /etc/apache2/mods-enabled/proxy_balancer.load"
+            )
+            .contains("../mods-available/proxy_balancer.load")
+        );
+        assert!(
+            work.path().join("out/known_hosts").exists()
+                && work.path().join("out/ssh_config").exists()
+        );
+
+        // The same node again, state kept: the same bytes. The base never changes.
+        let first = sha256(&built[1].image);
+        let again = build(&inv, &["web01".to_string()], &opts).unwrap();
+        assert_eq!(sha256(&again[0].image), first, "{name}: a rebuild differs");
+        assert_eq!(sha256(&f.image), base_sum, "{name}: the base changed");
+    }
+}
+
+#[test]
+fn a_base_that_is_not_raspberry_pi_os_is_refused_before_any_output() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    // A release pibake does not know: os-release says buster.
+    let whole = pibake::image::region::Region::whole(&f.image, true).unwrap();
+    let mut fs =
+        pibake::fs::ext4::Ext4::open_rw(whole.sub(f.root_offset, f.root_size).unwrap()).unwrap();
+    fs.write_file(
+        "/usr/lib/os-release",
+        b"VERSION_CODENAME=buster\n",
+        &pibake::fs::ext4::Meta::new(0o644, 0, 0),
+    )
+    .unwrap();
+    fs.commit().unwrap();
+    drop(fs);
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let err = build(&inv, &[], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("release `buster` is not one pibake knows"),
+        "{err}"
+    );
+    let out = work.path().join("out");
+    assert!(
+        !out.exists() || fs::read_dir(&out).unwrap().next().is_none(),
+        "outputs appeared"
+    );
+
+    // A file that is no disk image at all.
+    let junk = work.path().join("junk.img");
+    fs::write(&junk, vec![0u8; 1 << 20]).unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &junk)).unwrap();
+    let err = build(&inv, &[], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("junk.img"), "{err}");
+}
+
+#[test]
+fn a_plan_that_does_not_fit_leaves_no_image() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big.bin");
+    fs::write(&big, vec![7u8; 200 << 20]).unwrap();
+    let mut text = fs::read_to_string(cluster(work.path(), &f.image)).unwrap();
+    text = text.replace(
+        "  - { name: lb, role: head }",
+        &format!(
+            "  - {{ name: lb, role: head, files: [{{ path: /srv/big.bin, source: {} }}] }}",
+            big.display()
+        ),
+    );
+    fs::write(work.path().join("cluster.yaml"), text).unwrap();
+    let inv = Inventory::load(&work.path().join("cluster.yaml")).unwrap();
+    let err = build(&inv, &["lb".to_string()], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the filesystem is full"), "{err}");
+    let names: Vec<_> = fs::read_dir(work.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}
+
+/// Every node of every shipped example, on a fixture of each release.
+#[test]
+fn every_node_of_every_example_builds_on_every_release() {
+    for release in Release::ALL {
+        let f = Fixture::new(release);
+        for example in fs::read_dir("examples").unwrap().map(|e| e.unwrap().path()) {
+            let work = tempfile::tempdir().unwrap();
+            let text: String = fs::read_to_string(example.join("cluster.yaml"))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    if l.starts_with("base:") {
+                        format!("base: {}\n", f.image.display())
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            fs::write(work.path().join("cluster.yaml"), text).unwrap();
+            let inv = Inventory::load(&work.path().join("cluster.yaml")).unwrap();
+            let built = build(&inv, &[], &options(work.path()))
+                .unwrap_or_else(|e| panic!("{release:?} {}: {e}", example.display()));
+            assert_eq!(built.len(), inv.nodes.len());
+            // Both checkers on the first and the last node of each example.
+            for b in [&built[0], &built[built.len() - 1]] {
+                e2fsck_clean(&b.image, f.root_offset);
+                fsck_fat_clean(&b.image, f.boot_offset, f.boot_size);
+            }
+        }
+    }
+}
