@@ -46,33 +46,7 @@ pub fn ensure(state: &Path, node: &str) -> Result<Vec<HostKey>> {
         .at(&dir)?;
     let mut out = Vec::new();
     for &kind in KINDS {
-        let path = dir.join(format!("ssh_host_{kind}_key"));
-        let private = if path.exists() {
-            std::fs::read_to_string(&path).at(&path)?
-        } else {
-            let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, algorithm(kind))
-                .map_err(|e| Error::invalid(format!("generating an {kind} host key: {e}")))?;
-            let text = key
-                .to_openssh(LineEnding::LF)
-                .map_err(|e| Error::invalid(format!("encoding a host key: {e}")))?;
-            write_secret(&path, text.as_bytes())?;
-            text.to_string()
-        };
-        let key = PrivateKey::from_openssh(&private).map_err(|e| {
-            Error::invalid(format!(
-                "{}: not an OpenSSH private key ({e})",
-                path.display()
-            ))
-            .with_hint("delete it to have a new one generated (the node's identity changes)")
-        })?;
-        let public = key
-            .public_key()
-            .to_openssh()
-            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-        let pub_path = dir.join(format!("ssh_host_{kind}_key.pub"));
-        if !pub_path.exists() {
-            std::fs::write(&pub_path, format!("{public}\n")).at(&pub_path)?;
-        }
+        let (private, public) = key_pair(&dir.join(format!("ssh_host_{kind}_key")), kind)?;
         out.push(HostKey {
             kind,
             private,
@@ -80,6 +54,49 @@ pub fn ensure(state: &Path, node: &str) -> Result<Vec<HostKey>> {
         });
     }
     Ok(out)
+}
+
+/// The admin's cluster key pair (`<state>/_cluster/id_ed25519`; `_` keeps it apart from
+/// node names), for SSH between nodes.
+pub fn cluster_user_key(state: &Path) -> Result<(String, String)> {
+    let dir = state.join("_cluster");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .at(&dir)?;
+    key_pair(&dir.join("id_ed25519"), "ed25519")
+}
+
+/// An OpenSSH key pair kept at `path` (0600) and `path.pub`, made when missing.
+fn key_pair(path: &Path, kind: &str) -> Result<(String, String)> {
+    let private = if path.exists() {
+        std::fs::read_to_string(path).at(path)?
+    } else {
+        let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, algorithm(kind))
+            .map_err(|e| Error::invalid(format!("generating an {kind} key: {e}")))?;
+        let text = key
+            .to_openssh(LineEnding::LF)
+            .map_err(|e| Error::invalid(format!("encoding a key: {e}")))?;
+        write_secret(path, text.as_bytes())?;
+        text.to_string()
+    };
+    let key = PrivateKey::from_openssh(&private).map_err(|e| {
+        Error::invalid(format!(
+            "{}: not an OpenSSH private key ({e})",
+            path.display()
+        ))
+        .with_hint("delete it to have a new one generated (the identity it carries changes)")
+    })?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    if !pub_path.exists() {
+        std::fs::write(&pub_path, format!("{public}\n")).at(&pub_path)?;
+    }
+    Ok((private, public))
 }
 
 /// Writes a secret file 0600 from the start, through a temporary name.

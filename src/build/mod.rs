@@ -85,17 +85,20 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         keys.insert(n.name.clone(), hostkeys::ensure(&opts.state, &n.name)?);
     }
     let known_hosts = known_hosts(inv, &keys);
+    let cluster_key = if inv.file.admin.node_ssh {
+        Some(hostkeys::cluster_user_key(&opts.state)?)
+    } else {
+        None
+    };
     let mut built = Vec::new();
     for plan in &all {
-        built.push(build_node(
-            inv,
+        let node = Node {
             plan,
-            &base.raw,
-            &report,
-            &keys[&plan.node],
-            &known_hosts,
-            opts,
-        )?);
+            keys: &keys[&plan.node],
+            known_hosts: &known_hosts,
+            cluster_key: cluster_key.as_ref(),
+        };
+        built.push(build_node(inv, &node, &base.raw, &report, opts)?);
     }
     write_client_files(inv, &known_hosts, opts)?;
     Ok(built)
@@ -161,15 +164,23 @@ fn disk_id(inv: &Inventory, node: &str) -> u32 {
     u32::from_le_bytes([h[0], h[1], h[2], h[3]]).max(1)
 }
 
+/// What one node's image gets besides its plan: its host keys, the cluster's
+/// known_hosts, and the admin's cluster key pair when nodes trust each other.
+struct Node<'a> {
+    plan: &'a Plan,
+    keys: &'a [hostkeys::HostKey],
+    known_hosts: &'a str,
+    cluster_key: Option<&'a (String, String)>,
+}
+
 fn build_node(
     inv: &Inventory,
-    plan: &Plan,
+    node: &Node,
     base: &Path,
     report: &Report,
-    keys: &[hostkeys::HostKey],
-    known_hosts: &str,
     opts: &Options,
 ) -> Result<Built> {
+    let plan = node.plan;
     let image = opts.out.join(format!("{}.img", plan.node));
     let part = opts.out.join(format!(".{}.img.part", plan.node));
     let result = (|| {
@@ -190,7 +201,7 @@ fn build_node(
         let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
         let time = opts.time.unwrap_or_else(|| fs_time(&fs));
         fs.set_time(Time::from_secs(time));
-        apply_root(&mut fs, plan, report, keys, known_hosts, time)?;
+        apply_root(&mut fs, node, report, time)?;
         if !gpt {
             replace_in(
                 &mut fs,
@@ -266,14 +277,8 @@ fn parent(path: &str) -> &str {
         .unwrap_or("/")
 }
 
-fn apply_root(
-    fs: &mut Ext4,
-    plan: &Plan,
-    report: &Report,
-    keys: &[hostkeys::HostKey],
-    known_hosts: &str,
-    time: i64,
-) -> Result<()> {
+fn apply_root(fs: &mut Ext4, node: &Node, report: &Report, time: i64) -> Result<()> {
+    let plan = node.plan;
     let dir = Meta::new(0o755, 0, 0);
     for d in &plan.dirs {
         fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
@@ -289,12 +294,12 @@ fn apply_root(
     for b in &plan.blocks {
         managed_block(fs, &b.path, &b.content)?;
     }
-    users::apply(fs, &plan.user, time.div_euclid(86_400))?;
-    hostkeys::bake(fs, keys)?;
+    users::apply(fs, &plan.user, time.div_euclid(86_400), node.cluster_key)?;
+    hostkeys::bake(fs, node.keys)?;
     fs.mkdir_p("/etc/ssh", &dir)?;
     fs.write_file(
         "/etc/ssh/ssh_known_hosts",
-        known_hosts.as_bytes(),
+        node.known_hosts.as_bytes(),
         &Meta::new(0o644, 0, 0),
     )?;
     locale(fs, plan)?;

@@ -4,7 +4,8 @@
 //! a first-boot wizard that asks for one. The build renames that user completely
 //! (passwd, shadow, group, gshadow, subuid, subgid, sudoers, the home directory), sets the
 //! password hash (or `*`: no password login), writes `authorized_keys` (0700 `.ssh`,
-//! 0600 file, owned by the user) and turns the wizard off (`userconfig.service` disabled,
+//! 0600 file, owned by the user; with `node_ssh`, also the cluster key pair so the nodes
+//! trust each other) and turns the wizard off (`userconfig.service` disabled,
 //! its sshd banner removed, `getty@tty1` enabled) so the node boots into a usable system.
 
 use super::systemd;
@@ -54,7 +55,13 @@ fn rename_member(list: &str, old: &str, new: &str) -> String {
 
 /// Applies the admin account; `days` is the build date in days since 1970 (shadow's
 /// last-change field).
-pub fn apply(fs: &mut Ext4, user: &UserPlan, days: i64) -> Result<()> {
+/// `cluster_key`: the admin's cluster key pair (private, public) when nodes trust each other.
+pub fn apply(
+    fs: &mut Ext4,
+    user: &UserPlan,
+    days: i64,
+    cluster_key: Option<&(String, String)>,
+) -> Result<()> {
     let (passwd, pmeta) = read_keep(fs, "/etc/passwd")?.ok_or_else(|| {
         Error::invalid("the image has no /etc/passwd; is it a Raspberry Pi OS root?")
     })?;
@@ -166,7 +173,20 @@ pub fn apply(fs: &mut Ext4, user: &UserPlan, days: i64) -> Result<()> {
         fs.mkdir_p(&home, &Meta::new(0o700, UID, UID))?;
     }
     fs.mkdir_p(&format!("{home}/.ssh"), &Meta::new(0o700, UID, UID))?;
-    let keys: String = user.ssh_keys.iter().map(|k| format!("{k}\n")).collect();
+    let mut keys: String = user.ssh_keys.iter().map(|k| format!("{k}\n")).collect();
+    if let Some((private, public)) = cluster_key {
+        fs.write_file(
+            &format!("{home}/.ssh/id_ed25519"),
+            private.as_bytes(),
+            &Meta::new(0o600, UID, UID),
+        )?;
+        fs.write_file(
+            &format!("{home}/.ssh/id_ed25519.pub"),
+            format!("{public}\n").as_bytes(),
+            &Meta::new(0o644, UID, UID),
+        )?;
+        keys.push_str(&format!("{public}\n"));
+    }
     fs.write_file(
         &format!("{home}/.ssh/authorized_keys"),
         keys.as_bytes(),

@@ -54,11 +54,16 @@ impl Fat {
 
     fn fail(&self, path: &str, e: std::io::Error) -> Error {
         let name = format!("{}: boot partition: {path}", self.raw.path().display());
+        // fatfs reports damaged structures as invalid or truncated data; everything else
+        // (a missing name, a directory not empty, a full partition) is about the request.
         match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::invalid(format!("{name}: no such file or directory"))
             }
-            _ => Error::corrupt(format!("{name}: {e}")),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                Error::corrupt(format!("{name}: {e}"))
+            }
+            _ => Error::invalid(format!("{name}: {e}")),
         }
     }
 

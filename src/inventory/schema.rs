@@ -55,6 +55,10 @@ pub struct AdminDef {
     pub ssh_keys: Vec<String>,
     #[serde(default = "yes")]
     pub sudo: bool,
+    /// Passwordless SSH between all nodes: one cluster key pair for the admin, kept in
+    /// the state directory, in every node's `~/.ssh` and `authorized_keys`.
+    #[serde(default)]
+    pub node_ssh: bool,
 }
 
 fn yes() -> bool {

@@ -140,6 +140,8 @@ pub struct UserPlan {
     pub password: &'static str,
     pub ssh_keys: Vec<String>,
     pub sudo: bool,
+    /// The cluster key pair for SSH between nodes goes into `~/.ssh` (at build).
+    pub node_ssh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]

@@ -95,6 +95,7 @@ pub fn plan(
                 .map(|k| k.trim().to_string())
                 .collect(),
             sudo: admin.sudo,
+            node_ssh: admin.node_ssh,
         },
         dirs: Vec::new(),
         files: Vec::new(),
