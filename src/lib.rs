@@ -10,6 +10,7 @@ pub mod build;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod flash;
 pub mod fs;
 pub mod image;
 pub mod inspect;

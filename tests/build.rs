@@ -333,11 +333,18 @@ fn every_node_of_every_example_builds_on_every_release() {
             assert_eq!(built.len(), inv.nodes.len());
             if example.ends_with("portable-cluster") {
                 // node_ssh: every node holds the cluster key pair and trusts its public half.
-                let public = fs::read_to_string(work.path().join("state/_cluster/id_ed25519.pub")).unwrap();
+                let public =
+                    fs::read_to_string(work.path().join("state/_cluster/id_ed25519.pub")).unwrap();
                 for b in &built {
                     let key = debugfs(&b.image, f.root_offset, "stat /home/pi/.ssh/id_ed25519");
-                    assert!(key.contains("Mode:  0600") && key.contains("User:  1000"), "{key}");
-                    assert!(debugfs(&b.image, f.root_offset, "cat /home/pi/.ssh/authorized_keys").contains(public.trim()));
+                    assert!(
+                        key.contains("Mode:  0600") && key.contains("User:  1000"),
+                        "{key}"
+                    );
+                    assert!(
+                        debugfs(&b.image, f.root_offset, "cat /home/pi/.ssh/authorized_keys")
+                            .contains(public.trim())
+                    );
                 }
             }
             // Both checkers on the first and the last node of each example.

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod demo;
+pub mod flash;
 pub mod fs;
 pub mod init;
 pub mod inspect;
@@ -63,6 +64,8 @@ pub enum Command {
     Unpack(unpack::Args),
     Validate(validate::Args),
     Build(build::Args),
+    Flash(flash::Args),
+    Verify(flash::VerifyArgs),
     Plan(plan::Args),
     Init(init::Args),
 }
@@ -77,6 +80,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unpack(args) => unpack::run(&args, &global),
         Command::Validate(args) => validate::run(&args, &global),
         Command::Build(args) => build::run(&args, &global),
+        Command::Flash(args) => flash::run(&args, &global),
+        Command::Verify(args) => flash::run_verify(&args, &global),
         Command::Plan(args) => plan::run(&args, &global),
         Command::Init(args) => init::run(&args),
     }
