@@ -36,6 +36,7 @@ fn options(dir: &Path) -> Options {
             progress: false,
         },
         time: None,
+        jobs: 0,
     }
 }
 
@@ -354,4 +355,20 @@ fn every_node_of_every_example_builds_on_every_release() {
             }
         }
     }
+}
+
+#[test]
+fn the_number_of_jobs_does_not_change_a_byte() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut outs = Vec::new();
+    for jobs in [1, 3] {
+        let mut opts = options(work.path());
+        opts.out = work.path().join(format!("out-{jobs}"));
+        opts.jobs = jobs;
+        let built = build(&inv, &[], &opts).unwrap();
+        outs.push(built.iter().map(|b| sha256(&b.image)).collect::<Vec<_>>());
+    }
+    assert_eq!(outs[0], outs[1]);
 }

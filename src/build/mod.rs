@@ -13,7 +13,6 @@ pub mod users;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,7 +25,7 @@ use crate::fs::fat::Fat;
 use crate::image::base::{self, CacheOptions};
 use crate::image::partition::Layout;
 use crate::image::region::Region;
-use crate::image::sparse::{CopyError, SparseWriter};
+use crate::image::sparse::clone_or_copy;
 use crate::inspect::{Report, inspect, stack_name};
 use crate::inventory::Inventory;
 use crate::plan::{ConfigEdit, Plan, plans};
@@ -46,6 +45,8 @@ pub struct Options {
     /// Timestamp for everything the build writes: `SOURCE_DATE_EPOCH`, else the base
     /// root filesystem's last write time (so rebuilds are byte-identical).
     pub time: Option<i64>,
+    /// Nodes built at once; 0 means one per core.
+    pub jobs: usize,
 }
 
 /// One built node.
@@ -90,15 +91,53 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     } else {
         None
     };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(all.len().max(1));
+    // Each worker takes the next node; results land in plan order, whatever the timing.
+    let mut results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(plan) = all.get(i) else { break done };
+                        let node = Node {
+                            plan,
+                            keys: &keys[&plan.node],
+                            known_hosts: &known_hosts,
+                            cluster_key: cluster_key.as_ref(),
+                        };
+                        done.push((i, build_node(inv, &node, &base.raw, &report, opts)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
     let mut built = Vec::new();
-    for plan in &all {
-        let node = Node {
-            plan,
-            keys: &keys[&plan.node],
-            known_hosts: &known_hosts,
-            cluster_key: cluster_key.as_ref(),
-        };
-        built.push(build_node(inv, &node, &base.raw, &report, opts)?);
+    let mut failed = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(b) => built.push(b),
+            Err(e) => failed.push(format!("{}: {e}", all[i].node)),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} of {} node(s) failed (the others were built):\n  {}",
+            failed.len(),
+            all.len(),
+            failed.join("\n  ")
+        )));
     }
     write_client_files(inv, &known_hosts, opts)?;
     Ok(built)
@@ -184,7 +223,7 @@ fn build_node(
     let image = opts.out.join(format!("{}.img", plan.node));
     let part = opts.out.join(format!(".{}.img.part", plan.node));
     let result = (|| {
-        copy_sparse(base, &part)?;
+        clone_or_copy(base, &part)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -241,24 +280,6 @@ fn build_node(
 
 fn fs_time(fs: &Ext4) -> i64 {
     fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0)
-}
-
-/// A sparse copy of the base: only its data blocks are written.
-fn copy_sparse(from: &Path, to: &Path) -> Result<()> {
-    let input = File::open(from).at(from)?;
-    let out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(to)
-        .at(to)?;
-    let mut sink = SparseWriter::new(&out, to);
-    sink.copy_from(&mut BufReader::with_capacity(1 << 20, input))
-        .map_err(|e| match e {
-            CopyError::Input(e) => Error::io(from, e),
-            CopyError::Output(e) => e,
-        })?;
-    sink.finish()
 }
 
 /// Rewrites a text file of the root in place, keeping its mode and owner.

@@ -18,6 +18,9 @@ pub struct Args {
     /// Directory for the images, known_hosts and ssh_config
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Nodes built at once [default: one per core]
+    #[arg(long, short, default_value_t = 0, hide_default_value = true)]
+    pub jobs: usize,
     /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -35,6 +38,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         time: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .and_then(|v| v.parse().ok()),
+        jobs: args.jobs,
     };
     let built = build(&inv, &args.nodes, &opts)?;
     if global.json {

@@ -43,6 +43,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         state: cluster_dir.join(".pibake").join("state"),
         cache: global.cache_options(),
         time: Some(1_704_067_200),
+        jobs: 0,
     };
     let built = build(&inv, &[], &opts)?;
     let report = inspect(&built[1].image)?;

@@ -208,6 +208,7 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             state: state.clone(),
             cache: global.cache_options(),
             time: None,
+            jobs: 0,
         };
         build(&inv, &missing, &opts)?;
     }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::image::sparse::data_ranges;
 pub use device::Target;
 
 const CHUNK: usize = 4 << 20;
@@ -39,34 +40,6 @@ pub struct Report {
     pub image_sha256: String,
     pub verified: bool,
     pub seconds: f64,
-}
-
-/// The data ranges of a (sparse) file, in 4 KiB-aligned pieces.
-pub fn data_ranges(file: &File, len: u64) -> std::io::Result<Vec<Range<u64>>> {
-    let fd = file.as_raw_fd();
-    let mut out = Vec::new();
-    let mut pos = 0i64;
-    while (pos as u64) < len {
-        // SAFETY: lseek on a file descriptor this function borrows; no memory is touched.
-        let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break;
-            }
-            return Err(e);
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let start = (data as u64) & !4095;
-        let end = (hole as u64).div_ceil(4096).saturating_mul(4096).min(len);
-        out.push(start..end);
-        pos = hole;
-    }
-    Ok(out)
 }
 
 /// The gaps between data ranges, up to `len`.
