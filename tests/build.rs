@@ -37,6 +37,7 @@ fn options(dir: &Path) -> Options {
         },
         time: None,
         jobs: 0,
+        bmap: false,
     }
 }
 
@@ -371,4 +372,105 @@ fn the_number_of_jobs_does_not_change_a_byte() {
         outs.push(built.iter().map(|b| sha256(&b.image)).collect::<Vec<_>>());
     }
     assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn bmaps_and_the_manifest_check_out_with_independent_tools() {
+    let f = Fixture::new(Release::Trixie);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut opts = options(work.path());
+    opts.bmap = true;
+    let built = build(&inv, &[], &opts).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(opts.out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["base"]["sha256"],
+        sha256(&f.image)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    for (b, entry) in built.iter().zip(manifest["nodes"].as_array().unwrap()) {
+        assert_eq!(entry["node"], b.node.as_str());
+        let digest: String = sha256(&b.image)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        assert_eq!(entry["image"]["sha256"], digest.as_str());
+        assert_eq!(entry["disk_id"], b.disk_id.as_str());
+        // ssh-keygen agrees on the host key fingerprint.
+        let pubkey = work
+            .path()
+            .join("state")
+            .join(&b.node)
+            .join("ssh_host_ed25519_key.pub");
+        let out = tool("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f", pubkey.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        assert_eq!(entry["host_keys"][0]["fingerprint"], theirs.as_str());
+
+        // bmaptool copies with the bmap, checking every range's checksum.
+        let bmap = b.image.with_extension("img.bmap");
+        let copy = work.path().join(format!("{}.bmaptool.img", b.node));
+        let out = tool("bmaptool")
+            .args([
+                "copy",
+                "--bmap",
+                bmap.to_str().unwrap(),
+                b.image.to_str().unwrap(),
+                copy.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bmaptool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            fs::read(&copy).unwrap() == fs::read(&b.image).unwrap(),
+            "bmaptool's copy differs"
+        );
+    }
+    // pibake verify --bmap catches a changed byte in a mapped range.
+    let copy = work.path().join("lb.bmaptool.img");
+    let bmap = built[0].image.with_extension("img.bmap");
+    let pibake = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        pibake(&[
+            "verify",
+            copy.to_str().unwrap(),
+            "--bmap",
+            bmap.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    use std::os::unix::fs::FileExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .write_all_at(&[0xEE], f.root_offset + 1024)
+        .unwrap();
+    let out = pibake(&[
+        "verify",
+        copy.to_str().unwrap(),
+        "--bmap",
+        bmap.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not match the bmap's checksum"));
 }

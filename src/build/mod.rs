@@ -47,6 +47,8 @@ pub struct Options {
     pub time: Option<i64>,
     /// Nodes built at once; 0 means one per core.
     pub jobs: usize,
+    /// Write `<node>.img.bmap` beside each image.
+    pub bmap: bool,
 }
 
 /// One built node.
@@ -55,6 +57,8 @@ pub struct Built {
     pub node: String,
     pub image: PathBuf,
     pub disk_id: String,
+    /// sha256 of the finished image file.
+    pub sha256: String,
 }
 
 /// Builds the named nodes (all when empty) into `opts.out`.
@@ -140,6 +144,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         )));
     }
     write_client_files(inv, &known_hosts, opts)?;
+    write_manifest(inv, &all, &built, &base_path, &keys, opts)?;
     Ok(built)
 }
 
@@ -195,6 +200,82 @@ fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Res
     }
     let path = out.join("ssh_config");
     std::fs::write(&path, cfg).at(&path)
+}
+
+/// `manifest.json` in the output directory: what was built from what, reproducibly (no
+/// times, no paths outside the output directory but the base's name).
+fn write_manifest(
+    inv: &Inventory,
+    plans: &[Plan],
+    built: &[Built],
+    base: &Path,
+    keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
+    opts: &Options,
+) -> Result<()> {
+    let nodes: Vec<serde_json::Value> = plans
+        .iter()
+        .zip(built)
+        .map(|(p, b)| {
+            let file = |path: &Path| -> Result<serde_json::Value> {
+                let size = std::fs::metadata(path).at(path)?.len();
+                Ok(serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size }))
+            };
+            let mut image = file(&b.image)?;
+            image["sha256"] = b.sha256.clone().into();
+            let bmap_path = b.image.with_extension("img.bmap");
+            let bmap = if opts.bmap { Some(file(&bmap_path)?) } else { None };
+            let fingerprints: Vec<serde_json::Value> = keys[&p.node]
+                .iter()
+                .map(|k| {
+                    let fp = ssh_key::PublicKey::from_openssh(&k.public).map(|pk| pk.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
+                    serde_json::json!({ "type": k.kind, "fingerprint": fp })
+                })
+                .collect();
+            Ok(serde_json::json!({
+                "node": p.node, "role": p.role, "disk_id": b.disk_id, "image": image, "bmap": bmap,
+                "host_keys": fingerprints,
+                "changes": {
+                    "files": p.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                    "dirs": p.dirs.iter().map(|d| &d.path).collect::<Vec<_>>(),
+                    "symlinks": p.symlinks.iter().map(|l| &l.path).collect::<Vec<_>>(),
+                    "blocks": p.blocks.iter().map(|l| &l.path).collect::<Vec<_>>(),
+                    "config_txt": p.config_txt.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                    "cmdline_add": p.cmdline_add, "cmdline_remove": p.cmdline_remove,
+                    "services": p.services, "user": p.user.name,
+                },
+            }))
+        })
+        .collect::<Result<_>>()?;
+    // A partial build (`--node`) keeps the other nodes' entries of an earlier manifest.
+    let path = opts.out.join("manifest.json");
+    let earlier: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["nodes"].as_array().cloned())
+        .unwrap_or_default();
+    let mut nodes: Vec<serde_json::Value> = earlier
+        .into_iter()
+        .filter(|e| !plans.iter().any(|p| e["node"] == p.node.as_str()))
+        .chain(nodes)
+        .collect();
+    let order = |v: &serde_json::Value| {
+        inv.nodes
+            .iter()
+            .position(|n| v["node"] == n.name.as_str())
+            .unwrap_or(usize::MAX)
+    };
+    nodes.sort_by_key(order);
+    let manifest = serde_json::json!({
+        "pibake": env!("CARGO_PKG_VERSION"),
+        "cluster": inv.file.cluster,
+        "base": { "file": base.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": base::sha256_file(base, false)? },
+        "nodes": nodes,
+    });
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::invalid(format!("manifest: {e}")))?;
+    let tmp = opts.out.join(".manifest.json.part");
+    std::fs::write(&tmp, format!("{text}\n")).at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)
 }
 
 /// The node's disk identifier: derived from cluster and node, so rebuilds agree.
@@ -265,11 +346,17 @@ fn build_node(
             )?;
         }
         File::open(&part).and_then(|f| f.sync_all()).at(&part)?;
+        if opts.bmap {
+            let tmp = opts.out.join(format!(".{}.img.bmap.part", plan.node));
+            std::fs::write(&tmp, crate::image::bmap::make(&part)?).at(&tmp)?;
+            std::fs::rename(&tmp, image.with_extension("img.bmap")).at(&image)?;
+        }
         std::fs::rename(&part, &image).at(&image)?;
         Ok(Built {
             node: plan.node.clone(),
             image: image.clone(),
             disk_id: if gpt { old_id } else { new_id },
+            sha256: base::sha256_file(&image, false)?,
         })
     })();
     if result.is_err() {

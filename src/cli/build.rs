@@ -21,6 +21,9 @@ pub struct Args {
     /// Nodes built at once [default: one per core]
     #[arg(long, short, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
+    /// Also write NODE.img.bmap (bmaptool's format, with checksums) beside each image
+    #[arg(long)]
+    pub bmap: bool,
     /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -39,6 +42,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             .ok()
             .and_then(|v| v.parse().ok()),
         jobs: args.jobs,
+        bmap: args.bmap,
     };
     let built = build(&inv, &args.nodes, &opts)?;
     if global.json {

@@ -44,6 +44,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         cache: global.cache_options(),
         time: Some(1_704_067_200),
         jobs: 0,
+        bmap: false,
     };
     let built = build(&inv, &[], &opts)?;
     let report = inspect(&built[1].image)?;

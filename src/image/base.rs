@@ -123,7 +123,7 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
 }
 
 /// Hex sha256 of a file, read in large chunks.
-fn sha256_file(path: &Path, progress: bool) -> Result<String> {
+pub fn sha256_file(path: &Path, progress: bool) -> Result<String> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     let bar = bar(progress, len, "hashing");

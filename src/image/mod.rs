@@ -1,6 +1,7 @@
 //! Image files: regions of them, partition tables, base decoding.
 
 pub mod base;
+pub mod bmap;
 pub mod partition;
 pub mod region;
 pub mod sparse;
