@@ -166,6 +166,13 @@ fn every_node_builds_on_every_release_and_reads_back() {
             assert_eq!(d("cat /etc/ssh/pibake/ssh_host_ed25519_key.pub"), state_pub);
             assert!(d("cat /etc/ssh/ssh_known_hosts").contains(state_pub.trim()));
 
+            // Timezone as raspi-config leaves it (the shipped base profile sets Etc/UTC).
+            assert_eq!(d("cat /etc/timezone"), "Etc/UTC\n");
+            assert!(
+                d("stat /etc/localtime")
+                    .contains("Fast link dest: \"/usr/share/zoneinfo/Etc/UTC\"")
+            );
+
             // The network, for the stack this release uses.
             if release == Release::Bullseye {
                 let conf = d("cat /etc/dhcpcd.conf");
@@ -473,4 +480,56 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("do not match the bmap's checksum"));
+}
+
+#[test]
+fn plan_shows_boot_changes_as_diffs_against_the_base() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let text: String = fs::read_to_string("examples/container-cluster/cluster.yaml")
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("base:") {
+                format!("base: {}\n", f.image.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(work.path().join("cluster.yaml"), text).unwrap();
+    let cache = work.path().join("cache");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+        .args([
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "plan",
+            work.path().join("cluster.yaml").to_str().unwrap(),
+            "--node",
+            "k3s-server",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("--- config.txt (base)\n  +++ config.txt (k3s-server)\n")
+            && text.contains("+ gpu_mem=16"),
+        "{text}"
+    );
+    let old = f.mtype("cmdline.txt");
+    let old = String::from_utf8_lossy(&old);
+    assert!(text.contains(&format!("- {}", old.trim_end())), "{text}");
+    assert!(
+        text.contains("cgroup_memory=1 cgroup_enable=memory"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("assuming NetworkManager"),
+        "the stack was read from the base"
+    );
 }

@@ -522,59 +522,80 @@ fn locale(fs: &mut Ext4, plan: &Plan) -> Result<()> {
 /// config.txt and cmdline.txt edits, and the new disk identifier in `root=`.
 fn apply_boot(region: Region, plan: &Plan, ids: Option<(&String, &String)>) -> Result<()> {
     let mut fat = Fat::open(region)?;
-    let overlays: Vec<String> = fat
-        .read_dir("/overlays")
-        .map(|v| {
-            v.into_iter()
-                .filter_map(|e| e.name.strip_suffix(".dtbo").map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut config = ConfigTxt::parse(&String::from_utf8_lossy(&fat.read("/config.txt")?));
-    let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
-    for e in &plan.config_txt {
-        let section = |s: &str| Section::new(s).map_err(edit);
-        match e {
-            ConfigEdit::Set {
-                section: s,
-                key,
-                value,
-            } => config.set(&section(s)?, key, value),
-            ConfigEdit::Overlay {
-                section: s,
-                overlay,
-            } => {
-                let (name, params) = parse_overlay(overlay);
-                check_overlay(&name, &overlays).map_err(edit)?;
-                config.add_overlay(&section(s)?, &name, &params)
-            }
-            ConfigEdit::Dtparam { section: s, param } => {
-                let (name, value) = param.split_once('=').unwrap_or((param, "on"));
-                config.set_dtparam(&section(s)?, name, value)
-            }
-            ConfigEdit::Line { section: s, line } => config.add_line(&section(s)?, line),
-        }
-        .map_err(edit)?;
-    }
-    fat.write("/config.txt", config.render().as_bytes())?;
-
-    let text = String::from_utf8_lossy(&fat.read("/cmdline.txt")?).into_owned();
-    let mut cmdline = Cmdline::parse(&text)
-        .map_err(|e| Error::invalid(format!("boot partition cmdline.txt: {e}")))?;
-    for t in &plan.cmdline_remove {
-        cmdline.remove(t);
-    }
-    for t in &plan.cmdline_add {
-        match t.split_once('=') {
-            Some((k, v)) => cmdline.set(k, v),
-            None => cmdline.add_flag(t),
-        }
-        .map_err(|e| Error::invalid(format!("node {}: cmdline.txt: {e}", plan.node)))?;
-    }
-    let mut rendered = cmdline.render();
+    let boot = BootFiles::read(&fat)?;
+    let (config, mut cmdline) = boot.edited(plan)?;
     if let Some((old, new)) = ids {
-        rendered = rendered.replace(&format!("PARTUUID={old}-"), &format!("PARTUUID={new}-"));
+        cmdline = cmdline.replace(&format!("PARTUUID={old}-"), &format!("PARTUUID={new}-"));
     }
-    fat.write("/cmdline.txt", rendered.as_bytes())?;
+    fat.write("/config.txt", config.as_bytes())?;
+    fat.write("/cmdline.txt", cmdline.as_bytes())?;
     fat.close()
+}
+
+/// The boot partition's files a plan edits, and the overlays it may name.
+pub struct BootFiles {
+    pub config: String,
+    pub cmdline: String,
+    pub overlays: Vec<String>,
+}
+
+impl BootFiles {
+    pub fn read(fat: &Fat) -> Result<BootFiles> {
+        let overlays = fat
+            .read_dir("/overlays")
+            .map(|v| {
+                v.into_iter()
+                    .filter_map(|e| e.name.strip_suffix(".dtbo").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(BootFiles {
+            config: String::from_utf8_lossy(&fat.read("/config.txt")?).into_owned(),
+            cmdline: String::from_utf8_lossy(&fat.read("/cmdline.txt")?).into_owned(),
+            overlays,
+        })
+    }
+
+    /// config.txt and cmdline.txt with the plan's edits, overlays checked.
+    pub fn edited(&self, plan: &Plan) -> Result<(String, String)> {
+        let mut config = ConfigTxt::parse(&self.config);
+        let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
+        for e in &plan.config_txt {
+            let section = |s: &str| Section::new(s).map_err(edit);
+            match e {
+                ConfigEdit::Set {
+                    section: s,
+                    key,
+                    value,
+                } => config.set(&section(s)?, key, value),
+                ConfigEdit::Overlay {
+                    section: s,
+                    overlay,
+                } => {
+                    let (name, params) = parse_overlay(overlay);
+                    check_overlay(&name, &self.overlays).map_err(edit)?;
+                    config.add_overlay(&section(s)?, &name, &params)
+                }
+                ConfigEdit::Dtparam { section: s, param } => {
+                    let (name, value) = param.split_once('=').unwrap_or((param, "on"));
+                    config.set_dtparam(&section(s)?, name, value)
+                }
+                ConfigEdit::Line { section: s, line } => config.add_line(&section(s)?, line),
+            }
+            .map_err(edit)?;
+        }
+        let mut cmdline = Cmdline::parse(&self.cmdline)
+            .map_err(|e| Error::invalid(format!("boot partition cmdline.txt: {e}")))?;
+        for t in &plan.cmdline_remove {
+            cmdline.remove(t);
+        }
+        for t in &plan.cmdline_add {
+            match t.split_once('=') {
+                Some((k, v)) => cmdline.set(k, v),
+                None => cmdline.add_flag(t),
+            }
+            .map_err(|e| Error::invalid(format!("node {}: cmdline.txt: {e}", plan.node)))?;
+        }
+        Ok((config.render(), cmdline.render()))
+    }
 }

@@ -58,20 +58,8 @@ impl<'a> SparseWriter<'a> {
     }
 
     fn write_chunk(&mut self, chunk: &[u8]) -> Result<()> {
-        let mut run_start = None;
-        for (i, block) in chunk.chunks(HOLE).enumerate() {
-            let zero = block.iter().all(|&b| b == 0);
-            match (zero, run_start) {
-                (false, None) => run_start = Some(i * HOLE),
-                (true, Some(s)) => {
-                    self.write_at(&chunk[s..i * HOLE], s)?;
-                    run_start = None;
-                }
-                _ => {}
-            }
-        }
-        if let Some(s) = run_start {
-            self.write_at(&chunk[s..], s)?;
+        for run in nonzero_runs(chunk) {
+            self.write_at(&chunk[run.clone()], run.start)?;
         }
         self.pos += chunk.len() as u64;
         Ok(())
@@ -117,6 +105,22 @@ pub fn data_ranges(file: &File, len: u64) -> std::io::Result<Vec<Range<u64>>> {
     Ok(out)
 }
 
+/// Byte ranges of `chunk` made of whole 4 KiB blocks that are not all zeros, merged.
+fn nonzero_runs(chunk: &[u8]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, block) in chunk.chunks(HOLE).enumerate() {
+        if block.iter().all(|&b| b == 0) {
+            continue;
+        }
+        let (start, end) = (i * HOLE, i * HOLE + block.len());
+        match out.last_mut() {
+            Some(r) if r.end == start => r.end = end,
+            _ => out.push(start..end),
+        }
+    }
+    out
+}
+
 /// `FICLONE`: share all of a file's blocks with another (btrfs, XFS).
 const FICLONE: libc::c_ulong = 0x4004_9409;
 
@@ -135,13 +139,18 @@ pub fn clone_or_copy(from: &Path, to: &Path) -> Result<()> {
     if unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE, src.as_raw_fd()) } == 0 {
         return Ok(());
     }
+    // Only the data ranges are read, and of those only blocks that are not all zeros are
+    // written: the copy is as sparse as it can be, whatever the base's allocation.
     let mut buf = vec![0u8; 4 << 20];
     for r in data_ranges(&src, len).at(from)? {
         let mut off = r.start;
         while off < r.end {
             let n = ((r.end - off) as usize).min(buf.len());
             src.read_exact_at(&mut buf[..n], off).at(from)?;
-            dst.write_all_at(&buf[..n], off).at(to)?;
+            for run in nonzero_runs(&buf[..n]) {
+                dst.write_all_at(&buf[run.clone()], off + run.start as u64)
+                    .at(to)?;
+            }
             off += n as u64;
         }
     }
