@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{Fixture, Release, e2fsck_clean, fsck_fat_clean, tool};
-use pibake::build::{Options, build};
+use pibake::build::{Options, OutputFormat, build};
 use pibake::image::base::CacheOptions;
 use pibake::inventory::Inventory;
 use sha2::{Digest, Sha256};
@@ -38,6 +38,7 @@ fn options(dir: &Path) -> Options {
         time: None,
         jobs: 0,
         bmap: false,
+        formats: vec![OutputFormat::Raw],
     }
 }
 
@@ -531,5 +532,44 @@ fn plan_shows_boot_changes_as_diffs_against_the_base() {
     assert!(
         !text.contains("assuming NetworkManager"),
         "the stack was read from the base"
+    );
+}
+
+#[test]
+fn zst_outputs_reuse_the_base_frames_and_decode_to_the_raw_image() {
+    let f = Fixture::new(Release::Bullseye);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut opts = options(work.path());
+    opts.formats = vec![OutputFormat::Raw, OutputFormat::Zst];
+    let built = build(&inv, &[], &opts).unwrap();
+    for b in &built {
+        let zst = b.image.with_extension("img.zst");
+        let out = tool("zstd")
+            .args(["-d", "-c", zst.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "zstd -d: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout == fs::read(&b.image).unwrap(),
+            "{}: the .zst does not decode to the raw image",
+            b.node
+        );
+    }
+    // zst only: no raw image is left, and the bytes are the same as before.
+    let first = fs::read(built[0].image.with_extension("img.zst")).unwrap();
+    let mut zst_only = options(work.path());
+    zst_only.out = work.path().join("zst-only");
+    zst_only.formats = vec![OutputFormat::Zst];
+    let again = build(&inv, &[], &zst_only).unwrap();
+    assert!(again[0].image.to_str().unwrap().ends_with(".img.zst"));
+    assert!(!zst_only.out.join("lb.img").exists());
+    assert!(
+        fs::read(&again[0].image).unwrap() == first,
+        "zst outputs are not reproducible"
     );
 }

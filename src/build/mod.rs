@@ -23,6 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fs::ext4::{Ext4, Meta, Time};
 use crate::fs::fat::Fat;
 use crate::image::base::{self, CacheOptions};
+use crate::image::frames::BaseFrames;
 use crate::image::partition::Layout;
 use crate::image::region::Region;
 use crate::image::sparse::clone_or_copy;
@@ -47,8 +48,19 @@ pub struct Options {
     pub time: Option<i64>,
     /// Nodes built at once; 0 means one per core.
     pub jobs: usize,
-    /// Write `<node>.img.bmap` beside each image.
+    /// Write `<node>.img.bmap` beside each raw image.
     pub bmap: bool,
+    /// What to write per node: raw `.img`, `.img.zst`, or both.
+    pub formats: Vec<OutputFormat>,
+}
+
+/// An output format of `build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum OutputFormat {
+    /// A raw, sparse `.img`
+    Raw,
+    /// `.img.zst` made from the base's zstd frames, recompressing only changed chunks
+    Zst,
 }
 
 /// One built node.
@@ -78,6 +90,21 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         ));
     }
     let base = base::prepare(&base_path, &opts.cache)?;
+    let base_sha = base::sha256_file(&base_path, false)?;
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let frames = if opts.formats.contains(&OutputFormat::Zst) {
+        Some(BaseFrames::prepare(
+            &base.raw,
+            &base_sha,
+            &opts.cache.dir()?,
+            jobs,
+        )?)
+    } else {
+        None
+    };
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
     let stack = stack_name(&report.network.stack).map(str::to_string);
@@ -96,11 +123,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         None
     };
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(all.len().max(1));
+    let jobs = jobs.min(all.len().max(1));
     // Each worker takes the next node; results land in plan order, whatever the timing.
     let mut results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..jobs)
@@ -116,7 +139,10 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
                             known_hosts: &known_hosts,
                             cluster_key: cluster_key.as_ref(),
                         };
-                        done.push((i, build_node(inv, &node, &base.raw, &report, opts)));
+                        done.push((
+                            i,
+                            build_node(inv, &node, &base.raw, &report, frames.as_ref(), opts),
+                        ));
                     }
                 })
             })
@@ -144,7 +170,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         )));
     }
     write_client_files(inv, &known_hosts, opts)?;
-    write_manifest(inv, &all, &built, &base_path, &keys, opts)?;
+    write_manifest(inv, &all, &built, (&base_path, &base_sha), &keys, opts)?;
     Ok(built)
 }
 
@@ -208,7 +234,7 @@ fn write_manifest(
     inv: &Inventory,
     plans: &[Plan],
     built: &[Built],
-    base: &Path,
+    (base, base_sha): (&Path, &str),
     keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
     opts: &Options,
 ) -> Result<()> {
@@ -268,7 +294,7 @@ fn write_manifest(
     let manifest = serde_json::json!({
         "pibake": env!("CARGO_PKG_VERSION"),
         "cluster": inv.file.cluster,
-        "base": { "file": base.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": base::sha256_file(base, false)? },
+        "base": { "file": base.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": base_sha },
         "nodes": nodes,
     });
     let text = serde_json::to_string_pretty(&manifest)
@@ -298,6 +324,7 @@ fn build_node(
     node: &Node,
     base: &Path,
     report: &Report,
+    frames: Option<&BaseFrames>,
     opts: &Options,
 ) -> Result<Built> {
     let plan = node.plan;
@@ -346,17 +373,27 @@ fn build_node(
             )?;
         }
         File::open(&part).and_then(|f| f.sync_all()).at(&part)?;
-        if opts.bmap {
-            let tmp = opts.out.join(format!(".{}.img.bmap.part", plan.node));
-            std::fs::write(&tmp, crate::image::bmap::make(&part)?).at(&tmp)?;
-            std::fs::rename(&tmp, image.with_extension("img.bmap")).at(&image)?;
+        let zst = image.with_extension("img.zst");
+        if let Some(frames) = frames {
+            frames.write_node(&part, &whole.written(), &zst)?;
         }
-        std::fs::rename(&part, &image).at(&image)?;
+        let primary = if opts.formats.contains(&OutputFormat::Raw) {
+            if opts.bmap {
+                let tmp = opts.out.join(format!(".{}.img.bmap.part", plan.node));
+                std::fs::write(&tmp, crate::image::bmap::make(&part)?).at(&tmp)?;
+                std::fs::rename(&tmp, image.with_extension("img.bmap")).at(&image)?;
+            }
+            std::fs::rename(&part, &image).at(&image)?;
+            image.clone()
+        } else {
+            std::fs::remove_file(&part).at(&part)?;
+            zst
+        };
         Ok(Built {
             node: plan.node.clone(),
-            image: image.clone(),
+            sha256: base::sha256_file(&primary, false)?,
+            image: primary,
             disk_id: if gpt { old_id } else { new_id },
-            sha256: base::sha256_file(&image, false)?,
         })
     })();
     if result.is_err() {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::build::{Options, build};
+use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, print_json};
 use crate::error::Result;
 use crate::inventory::Inventory;
@@ -21,6 +21,9 @@ pub struct Args {
     /// Nodes built at once [default: one per core]
     #[arg(long, short, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
+    /// Output format(s): raw .img, .img.zst from the base's frames (repeatable)
+    #[arg(long = "format", value_enum, default_values_t = [OutputFormat::Raw])]
+    pub formats: Vec<OutputFormat>,
     /// Also write NODE.img.bmap (bmaptool's format, with checksums) beside each image
     #[arg(long)]
     pub bmap: bool,
@@ -43,6 +46,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             .and_then(|v| v.parse().ok()),
         jobs: args.jobs,
         bmap: args.bmap,
+        formats: args.formats.clone(),
     };
     let built = build(&inv, &args.nodes, &opts)?;
     if global.json {

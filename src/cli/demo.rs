@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::build::{Options, build};
+use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, inspect::human, print_json};
 use crate::demo::synthesize_base;
 use crate::error::{IoContext, Result};
@@ -45,6 +45,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         time: Some(1_704_067_200),
         jobs: 0,
         bmap: false,
+        formats: vec![OutputFormat::Raw],
     };
     let built = build(&inv, &[], &opts)?;
     let report = inspect(&built[1].image)?;

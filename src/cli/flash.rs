@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use crate::build::{Options, build};
+use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, print_json};
 use crate::error::{Error, Result};
 use crate::flash::{self, Report, device};
@@ -213,6 +213,7 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             time: None,
             jobs: 0,
             bmap: false,
+            formats: vec![OutputFormat::Raw],
         };
         build(&inv, &missing, &opts)?;
     }

@@ -73,7 +73,7 @@ pub struct CacheOptions {
 }
 
 impl CacheOptions {
-    fn dir(&self) -> Result<PathBuf> {
+    pub fn dir(&self) -> Result<PathBuf> {
         match &self.dir {
             Some(d) => Ok(d.clone()),
             None => dirs::cache_dir().map(|d| d.join("pibake")).ok_or_else(|| {
