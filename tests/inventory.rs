@@ -64,6 +64,22 @@ fn the_bitscope_module_has_151_nodes_with_distinct_addresses() {
     assert_eq!(addrs.len(), 151);
     assert_eq!(inv.nodes[0].addresses["lan"].to_string(), "10.1.0.2");
     assert_eq!(inv.nodes[1].addresses["lan"].to_string(), "10.1.0.10");
+    // Selections: a range, a role, a name; in inventory order, without repeats.
+    let sel = |s: &[&str]| -> Vec<String> {
+        inv.select(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        sel(&["node[003-005]", "mgmt"]),
+        ["mgmt", "node003", "node004", "node005"]
+    );
+    assert_eq!(sel(&["role:head", "mgmt"]), ["mgmt"]);
+    assert_eq!(sel(&["role:worker"]).len(), 150);
+    assert!(inv.select(&["node[200-201]".to_string()]).is_err());
+    assert!(inv.select(&["role:nope".to_string()]).is_err());
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::plan::{Plan, plans};
 pub struct Args {
     /// The cluster file (cluster.yaml)
     pub cluster: PathBuf,
-    /// Only these nodes (repeatable)
+    /// Only these nodes: names, ranges like `node[001-010]`, or `role:NAME` (repeatable)
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
 }

@@ -130,6 +130,38 @@ impl Inventory {
         })
     }
 
+    /// The nodes a selection names, in inventory order: names, ranges (`node[001-010]`)
+    /// and roles (`role:worker`).
+    pub fn select(&self, selectors: &[String]) -> Result<Vec<&Node>> {
+        let mut wanted = std::collections::BTreeSet::new();
+        for sel in selectors {
+            if let Some(role) = sel.strip_prefix("role:") {
+                let before = wanted.len();
+                wanted.extend(
+                    self.nodes
+                        .iter()
+                        .filter(|n| n.role == role)
+                        .map(|n| n.name.clone()),
+                );
+                if wanted.len() == before && !self.nodes.iter().any(|n| n.role == role) {
+                    return Err(Error::invalid(format!(
+                        "{}: no node has role `{role}`",
+                        self.source.path.display()
+                    )));
+                }
+            } else {
+                for name in names::expand(sel).map_err(Error::invalid)? {
+                    wanted.insert(self.node(&name)?.name.clone());
+                }
+            }
+        }
+        Ok(self
+            .nodes
+            .iter()
+            .filter(|n| wanted.contains(&n.name))
+            .collect())
+    }
+
     /// The domain of the first network that has one.
     pub fn domain(&self) -> Option<&str> {
         self.networks.values().find_map(|n| n.domain.as_deref())

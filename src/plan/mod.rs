@@ -186,7 +186,7 @@ pub fn plans(inv: &Inventory, only: &[String], detected_stack: Option<&str>) -> 
     let nodes: Vec<&Node> = if only.is_empty() {
         inv.nodes.iter().collect()
     } else {
-        only.iter().map(|n| inv.node(n)).collect::<Result<_>>()?
+        inv.select(only)?
     };
     let templates = template::Templates::new(inv)?;
     nodes
