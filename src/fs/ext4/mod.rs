@@ -489,7 +489,8 @@ impl Ext4 {
     }
 
     /// Creates or replaces a regular file. Replacing keeps the inode (and so its hard
-    /// links) and frees the old blocks; a symlink in the way is replaced by the file.
+    /// links) and frees the old blocks, and gives the file `meta`'s mode and owner (a plan
+    /// says what a file must be, not how it was); a symlink in the way is replaced.
     pub fn write_file(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
         self.require_writable()?;
         self.reserve(data.len() as u64, 1)?;
