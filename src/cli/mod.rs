@@ -56,18 +56,19 @@ impl Global {
     }
 }
 
+/// In the order of the work: try it, describe a cluster, build, flash; then the tools.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Demo(demo::Args),
-    Inspect(inspect::Args),
-    Fs(fs::Args),
-    Unpack(unpack::Args),
+    Init(init::Args),
     Validate(validate::Args),
+    Plan(plan::Args),
     Build(build::Args),
     Flash(flash::Args),
     Verify(flash::VerifyArgs),
-    Plan(plan::Args),
-    Init(init::Args),
+    Inspect(inspect::Args),
+    Fs(fs::Args),
+    Unpack(unpack::Args),
 }
 
 /// Runs the chosen subcommand.
