@@ -447,6 +447,40 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
             "bmaptool's copy differs"
         );
     }
+    // pibake verify --manifest: a copy of lb's image matches lb, not web01.
+    let manifest = opts.out.join("manifest.json");
+    let pibake = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let lb = built[0].image.to_str().unwrap();
+    assert!(
+        pibake(&[
+            "verify",
+            lb,
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--node",
+            "lb"
+        ])
+        .status
+        .success()
+    );
+    let wrong = pibake(&[
+        "verify",
+        lb,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--node",
+        "web01",
+    ]);
+    assert!(
+        !wrong.status.success()
+            && String::from_utf8_lossy(&wrong.stderr).contains("are not node web01's image")
+    );
+
     // pibake verify --bmap catches a changed byte in a mapped range.
     let copy = work.path().join("lb.bmaptool.img");
     let bmap = built[0].image.with_extension("img.bmap");

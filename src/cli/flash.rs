@@ -44,15 +44,22 @@ pub struct Args {
 
 /// Compare a card or file with an image over the image's data
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("against").required(true).args(["image", "bmap", "manifest"])))]
 pub struct VerifyArgs {
     /// The card (device) or file to check
     pub target: PathBuf,
     /// The image it should hold
-    #[arg(long, required_unless_present = "bmap", conflicts_with = "bmap")]
+    #[arg(long)]
     pub image: Option<PathBuf>,
     /// Or: a bmap file, whose checksums the target's data must match
     #[arg(long)]
     pub bmap: Option<PathBuf>,
+    /// Or: a build's manifest.json, with --node: the target must hold that node's image
+    #[arg(long, requires = "node")]
+    pub manifest: Option<PathBuf>,
+    /// The node whose image the manifest describes
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
@@ -270,10 +277,17 @@ fn confirm(jobs: &Jobs, targets: &[flash::Target], yes: bool) -> Result<()> {
 }
 
 pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
-    let (against, bytes) = match (&args.image, &args.bmap) {
-        (Some(image), _) => (image, flash::verify(image, &args.target)?),
-        (None, Some(bmap)) => (bmap, crate::image::bmap::verify(&args.target, bmap)?),
-        (None, None) => unreachable!("clap requires --image or --bmap"),
+    let (against, bytes) = match (&args.image, &args.bmap, &args.manifest) {
+        (Some(image), ..) => (image, flash::verify(image, &args.target)?),
+        (_, Some(bmap), _) => (bmap, crate::image::bmap::verify(&args.target, bmap)?),
+        (.., Some(manifest)) => {
+            let node = args
+                .node
+                .as_deref()
+                .expect("clap requires --node with --manifest");
+            (manifest, verify_manifest(&args.target, manifest, node)?)
+        }
+        _ => unreachable!("clap requires one of --image, --bmap, --manifest"),
     };
     if global.json {
         return print_json(
@@ -287,4 +301,62 @@ pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
         bytes as f64 / (1 << 20) as f64
     );
     Ok(())
+}
+
+/// Checks that `target` starts with the node's image as a build's manifest records it
+/// (size and sha256 of the raw image).
+fn verify_manifest(target: &Path, manifest: &Path, node: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(manifest).map_err(|e| Error::io(manifest, e))?;
+    let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(format!(
+            "{}: not a pibake manifest: {e}",
+            manifest.display()
+        ))
+    })?;
+    let entry = m["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|e| e["node"] == node))
+        .ok_or_else(|| Error::invalid(format!("{}: no node `{node}`", manifest.display())))?;
+    let image = &entry["image"];
+    let (Some(file), Some(size), Some(want)) = (
+        image["file"].as_str(),
+        image["size"].as_u64(),
+        image["sha256"].as_str(),
+    ) else {
+        return Err(Error::invalid(format!(
+            "{}: node `{node}` has no image size and sha256",
+            manifest.display()
+        )));
+    };
+    if !file.ends_with(".img") {
+        return Err(Error::invalid(format!(
+            "{}: node `{node}` was built as {file}, not a raw image a card holds",
+            manifest.display()
+        ))
+        .with_hint("build with --format raw to verify cards against the manifest"));
+    }
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(target)
+        .map_err(|e| Error::io(target, e))?
+        .take(size);
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(target, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        read += n as u64;
+    }
+    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if read != size || got != want {
+        return Err(Error::corrupt(format!(
+            "{}: its first {size} bytes are not node {node}'s image (sha256 {got}, the manifest says {want})",
+            target.display()
+        )));
+    }
+    Ok(size)
 }
