@@ -90,7 +90,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         ));
     }
     let base = base::prepare(&base_path, &opts.cache)?;
-    let base_sha = base::sha256_file(&base_path, false)?;
+    let base_sha = base.source_sha256()?;
     let jobs = match opts.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -94,6 +94,20 @@ pub struct Base {
     pub raw: PathBuf,
     /// True when a cache entry from an earlier run was reused.
     pub reused: bool,
+    /// sha256 of `source`, known once a compressed base was keyed by it.
+    #[serde(skip)]
+    source_sha256: Option<String>,
+}
+
+impl Base {
+    /// sha256 of what the user gave: the cache key of a compressed base (no second read),
+    /// or computed now for a raw one.
+    pub fn source_sha256(&self) -> Result<String> {
+        match &self.source_sha256 {
+            Some(s) => Ok(s.clone()),
+            None => sha256_file(&self.source, false),
+        }
+    }
 }
 
 /// Makes `path` readable as a raw image, decoding into the cache when compressed.
@@ -105,11 +119,13 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
             format,
             raw: path.to_path_buf(),
             reused: false,
+            source_sha256: None,
         });
     }
     let dir = opts.dir()?;
     fs::create_dir_all(&dir).at(&dir)?;
-    let entry = dir.join(format!("{}.img", sha256_file(path, opts.progress)?));
+    let key = sha256_file(path, opts.progress)?;
+    let entry = dir.join(format!("{key}.img"));
     let reused = entry.exists();
     if !reused {
         decode_into_cache(path, format, &entry, opts.progress)?;
@@ -119,6 +135,7 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
         format,
         raw: entry,
         reused,
+        source_sha256: Some(key),
     })
 }
 
