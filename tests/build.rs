@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Fixture, Release, e2fsck_clean, fsck_fat_clean, tool};
+use common::{Fixture, Release, e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok, tool};
 use pibake::build::{Options, OutputFormat, build};
 use pibake::image::base::CacheOptions;
 use pibake::inventory::Inventory;
@@ -325,19 +325,7 @@ fn every_node_of_every_example_builds_on_every_release() {
         let f = Fixture::new(release);
         for example in fs::read_dir("examples").unwrap().map(|e| e.unwrap().path()) {
             let work = tempfile::tempdir().unwrap();
-            let text: String = fs::read_to_string(example.join("cluster.yaml"))
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    if l.starts_with("base:") {
-                        format!("base: {}\n", f.image.display())
-                    } else {
-                        format!("{l}\n")
-                    }
-                })
-                .collect();
-            fs::write(work.path().join("cluster.yaml"), text).unwrap();
-            let inv = Inventory::load(&work.path().join("cluster.yaml")).unwrap();
+            let inv = Inventory::load(&example_on(&example, &f.image, work.path())).unwrap();
             let built = build(&inv, &[], &options(work.path()))
                 .unwrap_or_else(|e| panic!("{release:?} {}: {e}", example.display()));
             assert_eq!(built.len(), inv.nodes.len());
@@ -449,12 +437,6 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
     }
     // pibake verify --manifest: a copy of lb's image matches lb, not web01.
     let manifest = opts.out.join("manifest.json");
-    let pibake = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let lb = built[0].image.to_str().unwrap();
     assert!(
         pibake(&[
@@ -484,12 +466,6 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
     // pibake verify --bmap catches a changed byte in a mapped range.
     let copy = work.path().join("lb.bmaptool.img");
     let bmap = built[0].image.with_extension("img.bmap");
-    let pibake = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     assert!(
         pibake(&[
             "verify",
@@ -521,36 +497,20 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
 fn plan_shows_boot_changes_as_diffs_against_the_base() {
     let f = Fixture::new(Release::Bookworm);
     let work = tempfile::tempdir().unwrap();
-    let text: String = fs::read_to_string("examples/container-cluster/cluster.yaml")
-        .unwrap()
-        .lines()
-        .map(|l| {
-            if l.starts_with("base:") {
-                format!("base: {}\n", f.image.display())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    fs::write(work.path().join("cluster.yaml"), text).unwrap();
-    let cache = work.path().join("cache");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
-        .args([
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "plan",
-            work.path().join("cluster.yaml").to_str().unwrap(),
-            "--node",
-            "k3s-server",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let cluster = example_on(
+        Path::new("examples/container-cluster"),
+        &f.image,
+        work.path(),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let cache = work.path().join("cache");
+    let text = pibake_ok(&[
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "plan",
+        cluster.to_str().unwrap(),
+        "--node",
+        "k3s-server",
+    ]);
     assert!(
         text.contains("--- config.txt (base)\n  +++ config.txt (k3s-server)\n")
             && text.contains("+ gpu_mem=16"),

@@ -5,34 +5,13 @@ mod common;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn pibake(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pibake"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = pibake(args);
-    assert!(
-        out.status.success(),
-        "pibake {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = pibake(args);
-    assert!(!out.status.success(), "pibake {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{pibake_fails, pibake_ok};
 
 /// A node image from the demo: sparse, with data scattered over its partitions.
 fn node_image(dir: &Path) -> PathBuf {
-    ok(&["demo", dir.to_str().unwrap()]);
+    pibake_ok(&["demo", dir.to_str().unwrap()]);
     dir.join("images/web01.img")
 }
 
@@ -80,7 +59,7 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
     fs::write(&a, vec![0xAAu8; 1 << 20]).unwrap(); // old content must not survive
     fs::File::create(&b).unwrap();
     let log = dir.path().join("flash.log");
-    let out = ok(&[
+    let out = pibake_ok(&[
         "--json",
         "flash",
         image.to_str().unwrap(),
@@ -115,7 +94,7 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
     let data_at = 75_497_472 + 1024 + 56; // in the root's superblock
     let f = fs::OpenOptions::new().write(true).open(&a).unwrap();
     f.write_all_at(&[0xFF], data_at).unwrap();
-    let err = fails(&[
+    let err = pibake_fails(&[
         "verify",
         a.to_str().unwrap(),
         "--image",
@@ -123,7 +102,7 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
     ]);
     assert!(err.contains(&format!("byte {data_at} differs")), "{err}");
     assert!(
-        ok(&[
+        pibake_ok(&[
             "verify",
             b.to_str().unwrap(),
             "--image",
@@ -139,11 +118,11 @@ fn refusals_name_the_problem_and_write_nothing() {
     let image = node_image(dir.path());
     let img = image.to_str().unwrap();
     assert!(
-        fails(&["flash", img, "--device", "/dev/null", "--yes"])
+        pibake_fails(&["flash", img, "--device", "/dev/null", "--yes"])
             .contains("neither a block device nor a regular file")
     );
     assert!(
-        fails(&[
+        pibake_fails(&[
             "flash",
             img,
             "--device",
@@ -154,7 +133,7 @@ fn refusals_name_the_problem_and_write_nothing() {
     );
     let file = dir.path().join("target.img");
     fs::File::create(&file).unwrap();
-    let err = fails(&["flash", img, "--device", file.to_str().unwrap()]);
+    let err = pibake_fails(&["flash", img, "--device", file.to_str().unwrap()]);
     assert!(
         err.contains("not confirmed") && err.contains("--yes"),
         "{err}"
@@ -168,9 +147,10 @@ fn refusals_name_the_problem_and_write_nothing() {
     // A loop device is not removable: refused unless forced; forced, too small is refused.
     let small = Loop::new(&dir.path().join("small.bin"), 64 << 20);
     assert!(
-        fails(&["flash", img, "--device", &small.0, "--yes"]).contains("is not a removable device")
+        pibake_fails(&["flash", img, "--device", &small.0, "--yes"])
+            .contains("is not a removable device")
     );
-    let err = fails(&["flash", img, "--device", &small.0, "--yes", "--force"]);
+    let err = pibake_fails(&["flash", img, "--device", &small.0, "--yes", "--force"]);
     assert!(
         err.contains("holds 67108864 bytes, the image needs"),
         "{err}"
@@ -194,7 +174,7 @@ fn refusals_name_the_problem_and_write_nothing() {
             .unwrap()
             .success()
     );
-    let err = fails(&["flash", img, "--device", &mounted.0, "--yes", "--force"]);
+    let err = pibake_fails(&["flash", img, "--device", &mounted.0, "--yes", "--force"]);
     let _ = Command::new("umount").arg(&mnt).status();
     assert!(
         err.contains("has filesystems mounted at") && err.contains("mnt"),
@@ -211,7 +191,7 @@ fn flashing_a_block_device_zeroes_what_the_image_does_not_carry() {
     let dev = Loop::new(&backing, len + (16 << 20));
     // Old data everywhere, as on a used card.
     fs::write(&backing, vec![0x5Au8; (len + (16 << 20)) as usize]).unwrap();
-    ok(&[
+    pibake_ok(&[
         "flash",
         image.to_str().unwrap(),
         "--device",
@@ -236,11 +216,11 @@ fn flashing_a_block_device_zeroes_what_the_image_does_not_carry() {
 #[test]
 fn flashing_a_node_from_its_cluster_builds_it_first() {
     let dir = tempfile::tempdir().unwrap();
-    ok(&["demo", dir.path().to_str().unwrap()]);
+    pibake_ok(&["demo", dir.path().to_str().unwrap()]);
     let cluster = dir.path().join("web-cluster/cluster.yaml");
     let card = dir.path().join("card.img");
     fs::File::create(&card).unwrap();
-    ok(&[
+    pibake_ok(&[
         "flash",
         cluster.to_str().unwrap(),
         "--node",

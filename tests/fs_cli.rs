@@ -3,33 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{Fixture, Release, path};
-
-fn pibake(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pibake"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .expect("run pibake")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = pibake(args);
-    assert!(
-        out.status.success(),
-        "pibake {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = pibake(args);
-    assert!(!out.status.success(), "pibake {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{Fixture, Release, path, pibake_fails, pibake_ok};
 
 #[test]
 fn root_edits_read_back_through_debugfs() {
@@ -39,7 +15,7 @@ fn root_edits_read_back_through_debugfs() {
     std::fs::write(&local, "welcome to node-01\n").unwrap();
     let motd = path(&local);
 
-    ok(&[
+    pibake_ok(&[
         "fs",
         "put",
         img,
@@ -50,7 +26,7 @@ fn root_edits_read_back_through_debugfs() {
         "--owner",
         "1000:27",
     ]);
-    ok(&[
+    pibake_ok(&[
         "fs",
         "mkdir",
         img,
@@ -60,11 +36,11 @@ fn root_edits_read_back_through_debugfs() {
         "--owner",
         "1000:1000",
     ]);
-    ok(&["fs", "ln", "-s", img, "/etc/motd", "/opt/cluster/motd"]);
-    ok(&["fs", "chmod", img, "4755", "/opt/cluster/bin"]);
-    ok(&["fs", "chown", img, "0:4", "/etc/hostname"]);
-    ok(&["fs", "put", img, motd, "/etc/doomed"]);
-    ok(&["fs", "rm", img, "/etc/doomed"]);
+    pibake_ok(&["fs", "ln", "-s", img, "/etc/motd", "/opt/cluster/motd"]);
+    pibake_ok(&["fs", "chmod", img, "4755", "/opt/cluster/bin"]);
+    pibake_ok(&["fs", "chown", img, "0:4", "/etc/hostname"]);
+    pibake_ok(&["fs", "put", img, motd, "/etc/doomed"]);
+    pibake_ok(&["fs", "rm", img, "/etc/doomed"]);
     f.assert_clean();
 
     assert_eq!(f.debugfs("cat /etc/motd"), "welcome to node-01\n");
@@ -94,17 +70,17 @@ fn root_edits_read_back_through_debugfs() {
 
     // Reading back through pibake agrees with debugfs.
     assert_eq!(
-        ok(&["fs", "cat", img, "/etc/hostname"]),
+        pibake_ok(&["fs", "cat", img, "/etc/hostname"]),
         f.debugfs("cat /etc/hostname")
     );
-    let ls = ok(&["fs", "ls", "-l", img, "/opt/cluster"]);
+    let ls = pibake_ok(&["fs", "ls", "-l", img, "/opt/cluster"]);
     assert!(
         ls.contains("l0777     0:0") && ls.contains("motd -> /etc/motd"),
         "{ls}"
     );
     assert!(ls.contains("d4755  1000:1000"), "{ls}");
     let json: serde_json::Value =
-        serde_json::from_str(&ok(&["--json", "fs", "stat", img, "/etc/motd"])).unwrap();
+        serde_json::from_str(&pibake_ok(&["--json", "fs", "stat", img, "/etc/motd"])).unwrap();
     assert_eq!(json["mode"], 0o640);
     assert_eq!(json["uid"], 1000);
 }
@@ -116,26 +92,26 @@ fn boot_edits_read_back_through_mtools() {
     let local = f.dir.path().join("userconf.txt");
     std::fs::write(&local, "pi:$y$j9T$abc\n").unwrap();
 
-    ok(&["fs", "put", img, path(&local), "boot:/userconf.txt"]);
-    ok(&["fs", "mkdir", img, "boot:/pibake/keys"]);
-    ok(&[
+    pibake_ok(&["fs", "put", img, path(&local), "boot:/userconf.txt"]);
+    pibake_ok(&["fs", "mkdir", img, "boot:/pibake/keys"]);
+    pibake_ok(&[
         "fs",
         "put",
         img,
         path(&local),
         "boot:/pibake/keys/long-file-name.conf",
     ]);
-    ok(&["fs", "rm", img, "boot:/issue.txt"]);
+    pibake_ok(&["fs", "rm", img, "boot:/issue.txt"]);
     f.assert_clean();
     assert_eq!(f.mtype("userconf.txt"), b"pi:$y$j9T$abc\n");
     assert_eq!(
         f.mtype("pibake/keys/long-file-name.conf"),
         b"pi:$y$j9T$abc\n"
     );
-    assert!(ok(&["fs", "ls", img, "boot:/overlays"]).contains(".dtbo"));
-    assert!(!ok(&["fs", "ls", img, "boot:/"]).contains("issue.txt"));
+    assert!(pibake_ok(&["fs", "ls", img, "boot:/overlays"]).contains(".dtbo"));
+    assert!(!pibake_ok(&["fs", "ls", img, "boot:/"]).contains("issue.txt"));
     assert_eq!(
-        ok(&["fs", "cat", img, "boot:/config.txt"]).as_bytes(),
+        pibake_ok(&["fs", "cat", img, "boot:/config.txt"]).as_bytes(),
         f.mtype("config.txt")
     );
 }
@@ -150,25 +126,33 @@ fn bad_requests_are_refused_and_leave_the_image_alone() {
     let x = path(&local);
 
     assert!(
-        fails(&["fs", "chown", img, "1000:1000", "boot:/config.txt"])
+        pibake_fails(&["fs", "chown", img, "1000:1000", "boot:/config.txt"])
             .contains("boot:/config.txt: the boot partition is FAT: it has no owners")
     );
-    assert!(fails(&["fs", "put", img, x, "boot:/x", "--mode", "0600"]).contains("no permissions"));
-    assert!(fails(&["fs", "ln", "-s", img, "/x", "boot:/link"]).contains("no symbolic links"));
     assert!(
-        fails(&["fs", "put", img, x, "/etc/x", "--owner", "pi"])
+        pibake_fails(&["fs", "put", img, x, "boot:/x", "--mode", "0600"])
+            .contains("no permissions")
+    );
+    assert!(
+        pibake_fails(&["fs", "ln", "-s", img, "/x", "boot:/link"]).contains("no symbolic links")
+    );
+    assert!(
+        pibake_fails(&["fs", "put", img, x, "/etc/x", "--owner", "pi"])
             .contains("`pi` is not a numeric owner UID:GID")
     );
     assert!(
-        fails(&["fs", "chmod", img, "999", "/etc/hostname"]).contains("`999` is not an octal mode")
+        pibake_fails(&["fs", "chmod", img, "999", "/etc/hostname"])
+            .contains("`999` is not an octal mode")
     );
     assert!(
-        fails(&["fs", "rm", img, "/etc/nope"]).contains("/etc/nope: no such file or directory")
+        pibake_fails(&["fs", "rm", img, "/etc/nope"])
+            .contains("/etc/nope: no such file or directory")
     );
     assert!(
-        fails(&["fs", "cat", img, "etc/hostname"]).contains("paths inside an image are absolute")
+        pibake_fails(&["fs", "cat", img, "etc/hostname"])
+            .contains("paths inside an image are absolute")
     );
-    assert!(fails(&["fs", "ln", img, "/a", "/b"]).contains("--symbolic"));
+    assert!(pibake_fails(&["fs", "ln", img, "/a", "/b"]).contains("--symbolic"));
     assert!(
         std::fs::read(&f.image).unwrap() == before,
         "a refused edit changed the image"
@@ -184,10 +168,10 @@ fn bad_requests_are_refused_and_leave_the_image_alone() {
     let cache = f.dir.path().join("cache");
     let cached = ["--cache-dir", path(&cache)];
     assert_eq!(
-        ok(&[&cached[..], &["fs", "cat", path(&zst), "/etc/hostname"]].concat()),
+        pibake_ok(&[&cached[..], &["fs", "cat", path(&zst), "/etc/hostname"]].concat()),
         f.debugfs("cat /etc/hostname")
     );
-    let err = fails(&[&cached[..], &["fs", "put", path(&zst), x, "/etc/x"]].concat());
+    let err = pibake_fails(&[&cached[..], &["fs", "put", path(&zst), x, "/etc/x"]].concat());
     assert!(
         err.contains("is compressed") && err.contains("pibake unpack"),
         "{err}"

@@ -75,7 +75,8 @@ fn link(fs: &mut Ext4, path: &str, target: &str) -> Result<()> {
     if let Some((dir, _)) = path.rsplit_once('/') {
         fs.mkdir_p(dir, &Meta::new(0o755, 0, 0))?;
     }
-    if fs.exists(path)? || fs.stat(path).is_ok() {
+    // stat, not exists: a dangling link in the way is replaced too.
+    if fs.stat(path).is_ok() {
         fs.remove(path)?;
     }
     fs.symlink(path, target, &Meta::new(0o777, 0, 0))

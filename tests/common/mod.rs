@@ -664,3 +664,48 @@ fn write_root_tree(root: &Path, s: &Spec) {
         );
     }
 }
+
+/// Runs the pibake binary, with `SOURCE_DATE_EPOCH` fixed so its outputs are reproducible.
+pub fn pibake(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pibake"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("run pibake")
+}
+
+/// Standard output of a pibake run that must succeed.
+pub fn pibake_ok(args: &[&str]) -> String {
+    let out = pibake(args);
+    assert!(
+        out.status.success(),
+        "pibake {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error of a pibake run that must fail.
+pub fn pibake_fails(args: &[&str]) -> String {
+    let out = pibake(args);
+    assert!(!out.status.success(), "pibake {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A shipped example's cluster file, written into `dir` with its `base:` pointing at `base`.
+pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
+    let text: String = fs::read_to_string(example.join("cluster.yaml"))
+        .expect("example cluster")
+        .lines()
+        .map(|l| {
+            if l.starts_with("base:") {
+                format!("base: {}\n", base.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = dir.join("cluster.yaml");
+    fs::write(&path, text).expect("write cluster");
+    path
+}
