@@ -39,6 +39,8 @@ fn options(dir: &Path) -> Options {
         jobs: 0,
         bmap: false,
         formats: vec![OutputFormat::Raw],
+        sha256: false,
+        progress: false,
     }
 }
 
@@ -377,6 +379,7 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
     let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
     let mut opts = options(work.path());
     opts.bmap = true;
+    opts.sha256 = true;
     let built = build(&inv, &[], &opts).unwrap();
     let manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(opts.out.join("manifest.json")).unwrap()).unwrap();
@@ -393,7 +396,29 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
             .iter()
             .map(|x| format!("{x:02x}"))
             .collect();
-        assert_eq!(entry["image"]["sha256"], digest.as_str());
+        assert_eq!(
+            entry["files"][0]["file"],
+            format!("{}.img", b.node).as_str()
+        );
+        assert_eq!(entry["files"][0]["sha256"], digest.as_str());
+        assert_eq!(
+            entry["files"][1]["file"],
+            format!("{}.img.bmap", b.node).as_str()
+        );
+        assert_eq!(
+            entry["image"]["size"],
+            fs::metadata(&b.image).unwrap().len()
+        );
+        // The image digest, as the README says coreutils reproduce it.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("split -b 4194304 --filter=sha256sum \"$1\" | cut -c1-64 | sha256sum")
+            .arg("sh")
+            .arg(&b.image)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(entry["image"]["sha256_4m"], &theirs[..64]);
         assert_eq!(entry["disk_id"], b.disk_id.as_str());
         // ssh-keygen agrees on the host key fingerprint.
         let pubkey = work

@@ -1,42 +1,41 @@
-//! `pibake build`: each node's plan applied to a copy of the base image.
+//! `pibake build`: each node's plan applied to the base image, written out as files.
 //!
-//! The base is read, never written: each node starts as a sparse copy of the cached raw
-//! base under a temporary name in the output directory, gets its plan (root filesystem
-//! through the ext4 writer, config.txt and cmdline.txt through the FAT layer, a disk
-//! identifier of its own in the MBR) and appears under its final name only when all of it
-//! succeeded. What the image does by itself on first boot is described in the README
-//! ("What a built node does on first boot").
+//! The base is read, never written. Each node's plan is applied to an overlay of the
+//! cached raw base (its writes kept in memory as pages, see `image::region`); the node's
+//! files (raw, compressed, bmap) are then made from the base plus those pages, under
+//! temporary names, and renamed when all of them are complete. What the image does by
+//! itself on first boot is described in the README ("What a built node does on first
+//! boot").
 
+mod apply;
 pub mod hostkeys;
+mod outputs;
+mod progress;
 pub mod systemd;
 pub mod users;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use sha2::{Digest, Sha256};
+pub use apply::BootFiles;
 
-use crate::bootcfg::{Cmdline, ConfigTxt, Section, check_overlay, parse_overlay};
 use crate::error::{Error, IoContext, Result};
-use crate::fs::ext4::{Ext4, Meta, Time};
-use crate::fs::fat::Fat;
 use crate::image::base::{self, CacheOptions};
-use crate::image::frames::BaseFrames;
-use crate::image::partition::Layout;
+use crate::image::chunks::NodeImage;
+use crate::image::frames::Codec;
 use crate::image::region::Region;
-use crate::image::sparse::clone_or_copy;
 use crate::inspect::{Report, inspect, stack_name};
 use crate::inventory::Inventory;
-use crate::plan::{ConfigEdit, Plan, plans};
+use crate::plan::{Plan, plans};
+use outputs::Outputs;
 
 /// Releases whose first-boot mechanics pibake knows (see the reference notes).
 const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie"];
 /// Where units that first-boot packages bring are listed, to be enabled after install.
 const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
-const MARK_BEGIN: &str = "# >>> pibake: managed block, rewritten on every build";
-const MARK_END: &str = "# <<< pibake";
+/// Memory the build may use, whatever the node count: jobs are capped to stay under it.
+const MEMORY_BUDGET: u64 = 512 << 20;
 
 pub struct Options {
     pub out: PathBuf,
@@ -50,27 +49,66 @@ pub struct Options {
     pub jobs: usize,
     /// Write `<node>.img.bmap` beside each raw image.
     pub bmap: bool,
-    /// What to write per node: raw `.img`, `.img.zst`, or both.
+    /// What to write per node: raw `.img`, `.img.zst`, `.img.xz`, in any combination.
     pub formats: Vec<OutputFormat>,
+    /// Also record each file's plain sha256 in the manifest (reads every file in full).
+    pub sha256: bool,
+    /// Progress bars on stderr (drawn only when it is a terminal).
+    pub progress: bool,
 }
 
 /// An output format of `build`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum OutputFormat {
-    /// A raw, sparse `.img`
+    /// A raw, sparse `.img` (a reflink clone of the base where the filesystem can)
     Raw,
     /// `.img.zst` made from the base's zstd frames, recompressing only changed chunks
     Zst,
+    /// `.img.xz` made from the base's xz streams, recompressing only changed chunks
+    Xz,
+}
+
+impl OutputFormat {
+    fn codec(self) -> Option<Codec> {
+        match self {
+            OutputFormat::Raw => None,
+            OutputFormat::Zst => Some(Codec::Zstd),
+            OutputFormat::Xz => Some(Codec::Xz),
+        }
+    }
 }
 
 /// One built node.
 #[derive(Debug, serde::Serialize)]
 pub struct Built {
     pub node: String,
+    /// The first of its files (the raw image when one was asked for).
     pub image: PathBuf,
+    pub files: Vec<PathBuf>,
+    #[serde(skip)]
+    sha256: Vec<Option<String>>,
     pub disk_id: String,
-    /// sha256 of the finished image file.
-    pub sha256: String,
+    /// The raw image's size and digest (see `image::chunks`), whatever the format.
+    pub size: u64,
+    pub sha256_4m: String,
+    /// Bytes of the image the plan wrote (whole 4 KiB pages).
+    pub bytes_changed: u64,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks running builds to stop: no further node starts, and nodes in progress remove
+/// their temporary files instead of renaming them. Safe to call from a signal handler.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+fn interrupted_error() -> Error {
+    Error::invalid("interrupted; no node's files were left under a final name".to_string())
 }
 
 /// Builds the named nodes (all when empty) into `opts.out`.
@@ -91,25 +129,26 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     }
     let base = base::prepare(&base_path, &opts.cache)?;
     let base_sha = base.source_sha256()?;
-    let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let frames = if opts.formats.contains(&OutputFormat::Zst) {
-        Some(BaseFrames::prepare(
-            &base.raw,
-            &base_sha,
-            &opts.cache.dir()?,
-            jobs,
-        )?)
-    } else {
-        None
-    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
     let stack = stack_name(&report.network.stack).map(str::to_string);
     let all = plans(inv, nodes, stack.as_deref())?;
     std::fs::create_dir_all(&opts.out).at(&opts.out)?;
+    let out = Outputs::prepare(&base.raw, &base_sha, &opts.cache.dir()?, opts, cores)?;
+    for p in &all {
+        for f in out.files(&p.node) {
+            // Left by an earlier build that was killed: never a final name, safe to drop.
+            let _ = std::fs::remove_file(outputs::part_name(&f));
+        }
+    }
+    check_space(&out, &base.raw, &all, opts)?;
+    let jobs = match opts.jobs {
+        0 => cores,
+        n => n,
+    }
+    .min((MEMORY_BUDGET / out.memory_per_job()) as usize)
+    .clamp(1, all.len().max(1));
 
     // Every node's keys first: each image carries the whole cluster's known_hosts.
     let mut keys = BTreeMap::new();
@@ -122,27 +161,35 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     } else {
         None
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let jobs = jobs.min(all.len().max(1));
+    let bars = progress::Bars::new(opts.progress, all.len(), jobs);
+    let next = AtomicUsize::new(0);
     // Each worker takes the next node; results land in plan order, whatever the timing.
     let mut results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|w| {
+                let (bars, next, all, keys, known_hosts) =
+                    (&bars, &next, &all, &keys, &known_hosts);
+                let (out, report, base, cluster_key) = (&out, &report, &base, &cluster_key);
+                s.spawn(move || {
                     let mut done = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(plan) = all.get(i) else { break done };
+                        if interrupted() {
+                            done.push((i, Err(interrupted_error())));
+                            continue;
+                        }
                         let node = Node {
                             plan,
                             keys: &keys[&plan.node],
-                            known_hosts: &known_hosts,
+                            known_hosts,
                             cluster_key: cluster_key.as_ref(),
                         };
-                        done.push((
-                            i,
-                            build_node(inv, &node, &base.raw, &report, frames.as_ref(), opts),
-                        ));
+                        let r = build_node(inv, &node, &base.raw, report, out, opts, &|stage| {
+                            bars.stage(w, &plan.node, stage)
+                        });
+                        bars.done(w, &plan.node, r.is_ok());
+                        done.push((i, r));
                     }
                 })
             })
@@ -152,6 +199,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     });
+    bars.finish();
     results.sort_by_key(|(i, _)| *i);
     let mut built = Vec::new();
     let mut failed = Vec::new();
@@ -160,6 +208,9 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             Ok(b) => built.push(b),
             Err(e) => failed.push(format!("{}: {e}", all[i].node)),
         }
+    }
+    if interrupted() {
+        return Err(interrupted_error());
     }
     if !failed.is_empty() {
         return Err(Error::invalid(format!(
@@ -172,6 +223,36 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     write_client_files(inv, &known_hosts, opts)?;
     write_manifest(inv, &all, &built, (&base_path, &base_sha), &keys, opts)?;
     Ok(built)
+}
+
+/// Refuses to start when the output directory's filesystem cannot hold every node's
+/// files (counting the space that files being replaced will give back).
+fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let per_node = out.bytes_per_node(base)?;
+    let need = per_node * all.len() as u64;
+    let replaced: u64 = all
+        .iter()
+        .flat_map(|p| out.files(&p.node))
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.blocks() * 512)
+        .sum();
+    let free = outputs::free_space(&opts.out)? + replaced;
+    if need <= free {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(Error::invalid(format!(
+        "{}: {} node(s) need about {:.2} GiB ({:.2} GiB each) and its filesystem has {:.2} GiB free",
+        opts.out.display(),
+        all.len(),
+        gib(need),
+        gib(per_node),
+        gib(free)
+    ))
+    .with_hint(
+        "free some space, build fewer nodes at a time (--node), write compressed images (--format zst), or build onto a filesystem with reflinks (btrfs, XFS), where raw images share the base's blocks",
+    ))
 }
 
 fn check_release(r: &Report, path: &Path) -> Result<()> {
@@ -242,14 +323,20 @@ fn write_manifest(
         .iter()
         .zip(built)
         .map(|(p, b)| {
-            let file = |path: &Path| -> Result<serde_json::Value> {
-                let size = std::fs::metadata(path).at(path)?.len();
-                Ok(serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size }))
-            };
-            let mut image = file(&b.image)?;
-            image["sha256"] = b.sha256.clone().into();
-            let bmap_path = b.image.with_extension("img.bmap");
-            let bmap = if opts.bmap { Some(file(&bmap_path)?) } else { None };
+            let files = b
+                .files
+                .iter()
+                .zip(&b.sha256)
+                .map(|(path, sha)| {
+                    let size = std::fs::metadata(path).at(path)?.len();
+                    let mut f = serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size });
+                    if let Some(sha) = sha {
+                        f["sha256"] = sha.as_str().into();
+                    }
+                    Ok(f)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let image = serde_json::json!({ "size": b.size, "sha256_4m": b.sha256_4m });
             let fingerprints: Vec<serde_json::Value> = keys[&p.node]
                 .iter()
                 .map(|k| {
@@ -258,7 +345,7 @@ fn write_manifest(
                 })
                 .collect();
             Ok(serde_json::json!({
-                "node": p.node, "role": p.role, "disk_id": b.disk_id, "image": image, "bmap": bmap,
+                "node": p.node, "role": p.role, "disk_id": b.disk_id, "image": image, "files": files,
                 "host_keys": fingerprints,
                 "changes": {
                     "files": p.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
@@ -304,12 +391,6 @@ fn write_manifest(
     std::fs::rename(&tmp, &path).at(&path)
 }
 
-/// The node's disk identifier: derived from cluster and node, so rebuilds agree.
-fn disk_id(inv: &Inventory, node: &str) -> u32 {
-    let h = Sha256::digest(format!("{}/{node}", inv.file.cluster).as_bytes());
-    u32::from_le_bytes([h[0], h[1], h[2], h[3]]).max(1)
-}
-
 /// What one node's image gets besides its plan: its host keys, the cluster's
 /// known_hosts, and the admin's cluster key pair when nodes trust each other.
 struct Node<'a> {
@@ -324,315 +405,29 @@ fn build_node(
     node: &Node,
     base: &Path,
     report: &Report,
-    frames: Option<&BaseFrames>,
+    out: &Outputs,
     opts: &Options,
+    stage: &dyn Fn(&'static str),
 ) -> Result<Built> {
-    let plan = node.plan;
-    let image = opts.out.join(format!("{}.img", plan.node));
-    let part = opts.out.join(format!(".{}.img.part", plan.node));
-    let result = (|| {
-        clone_or_copy(base, &part)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&part)
-            .at(&part)?;
-        let len = file.metadata().at(&part)?.len();
-        let whole = Region::new(Arc::new(file), &part, 0, len);
-        let layout = Layout::read(&whole)?;
-        let old_id = layout.disk_id.to_string();
-        let new_id = format!("{:08x}", disk_id(inv, &plan.node));
-        let gpt = old_id.len() != 8;
-
-        let root = layout.root();
-        let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
-        let time = opts.time.unwrap_or_else(|| fs_time(&fs));
-        fs.set_time(Time::from_secs(time));
-        apply_root(&mut fs, node, report, time)?;
-        if !gpt {
-            replace_in(
-                &mut fs,
-                "/etc/fstab",
-                &format!("PARTUUID={old_id}-"),
-                &format!("PARTUUID={new_id}-"),
-            )?;
-        }
-        fs.commit()?;
-
-        let boot = layout.boot();
-        apply_boot(
-            whole.sub(boot.start, boot.size)?,
-            plan,
-            (!gpt).then_some((&old_id, &new_id)),
-        )?;
-        if !gpt {
-            let mut w = whole.clone();
-            w.write_all_at(
-                440,
-                &u32::from_str_radix(&new_id, 16).expect("hex").to_le_bytes(),
-            )?;
-        }
-        File::open(&part).and_then(|f| f.sync_all()).at(&part)?;
-        let zst = image.with_extension("img.zst");
-        if let Some(frames) = frames {
-            frames.write_node(&part, &whole.written(), &zst)?;
-        }
-        let primary = if opts.formats.contains(&OutputFormat::Raw) {
-            if opts.bmap {
-                let tmp = opts.out.join(format!(".{}.img.bmap.part", plan.node));
-                std::fs::write(&tmp, crate::image::bmap::make(&part)?).at(&tmp)?;
-                std::fs::rename(&tmp, image.with_extension("img.bmap")).at(&image)?;
-            }
-            std::fs::rename(&part, &image).at(&image)?;
-            image.clone()
-        } else {
-            std::fs::remove_file(&part).at(&part)?;
-            zst
-        };
-        Ok(Built {
-            node: plan.node.clone(),
-            sha256: base::sha256_file(&primary, false)?,
-            image: primary,
-            disk_id: if gpt { old_id } else { new_id },
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&part);
-    }
-    result
-}
-
-fn fs_time(fs: &Ext4) -> i64 {
-    fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0)
-}
-
-/// Rewrites a text file of the root in place, keeping its mode and owner.
-fn replace_in(fs: &mut Ext4, path: &str, from: &str, to: &str) -> Result<()> {
-    if !fs.exists(path)? {
-        return Ok(());
-    }
-    let st = fs.stat(path)?;
-    let text = String::from_utf8_lossy(&fs.read(path)?).replace(from, to);
-    fs.write_file(path, text.as_bytes(), &Meta::new(st.mode, st.uid, st.gid))
-}
-
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/')
-        .map(|(d, _)| if d.is_empty() { "/" } else { d })
-        .unwrap_or("/")
-}
-
-fn apply_root(fs: &mut Ext4, node: &Node, report: &Report, time: i64) -> Result<()> {
-    let plan = node.plan;
-    let dir = Meta::new(0o755, 0, 0);
-    for d in &plan.dirs {
-        fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
-    }
-    for f in &plan.files {
-        fs.mkdir_p(parent(&f.path), &dir)?;
-        fs.write_file(&f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
-    }
-    for l in &plan.symlinks {
-        fs.mkdir_p(parent(&l.path), &dir)?;
-        fs.symlink(&l.path, &l.target, &Meta::new(0o777, 0, 0))?;
-    }
-    for b in &plan.blocks {
-        managed_block(fs, &b.path, &b.content)?;
-    }
-    users::apply(fs, &plan.user, time.div_euclid(86_400), node.cluster_key)?;
-    hostkeys::bake(fs, node.keys)?;
-    fs.mkdir_p("/etc/ssh", &dir)?;
-    fs.write_file(
-        "/etc/ssh/ssh_known_hosts",
-        node.known_hosts.as_bytes(),
-        &Meta::new(0o644, 0, 0),
-    )?;
-    locale(fs, plan)?;
-    if report.network.also.iter().any(|a| a == "cloud-init") {
-        // Trixie: keep cloud-init from replacing the baked network, hostname and keys.
-        fs.mkdir_p("/etc/cloud/cloud.cfg.d", &dir)?;
-        fs.write_file(
-            "/etc/cloud/cloud.cfg.d/99-pibake.cfg",
-            b"# Written by pibake: the image was configured offline.\nnetwork: {config: disabled}\npreserve_hostname: true\nmanage_etc_hosts: false\nssh_deletekeys: false\n",
-            &Meta::new(0o644, 0, 0),
-        )?;
-    }
-    let mut deferred = Vec::new();
-    for u in &plan.services.enable {
-        if !systemd::enable(fs, u)? {
-            deferred.push(u.clone());
-        }
-    }
-    for u in &plan.services.disable {
-        systemd::disable(fs, u)?;
-    }
-    for u in &plan.services.mask {
-        systemd::mask(fs, u)?;
-    }
-    if !deferred.is_empty() {
-        if !plan
-            .files
-            .iter()
-            .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
-        {
-            return Err(Error::invalid(format!(
-                "node {}: unit(s) {} are not in the image and no first-boot package brings them",
-                plan.node,
-                deferred.join(", ")
-            ))
-            .with_hint("add the package that ships them to the profile's `packages:`"));
-        }
-        fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &dir)?;
-        fs.write_file(
-            ENABLE_AFTER_INSTALL,
-            format!("{}\n", deferred.join("\n")).as_bytes(),
-            &Meta::new(0o644, 0, 0),
-        )?;
-    }
-    Ok(())
-}
-
-/// Replaces pibake's block in a file (or appends it), never duplicating it.
-fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
-    let (text, meta) = if fs.exists(path)? {
-        let st = fs.stat(path)?;
-        (
-            String::from_utf8_lossy(&fs.read(path)?).into_owned(),
-            Meta::new(st.mode, st.uid, st.gid),
-        )
-    } else {
-        (String::new(), Meta::new(0o644, 0, 0))
+    stage("applying the plan");
+    let (whole, overlay) = Region::overlay(base)?;
+    let disk_id = apply::apply(inv, node, &whole, report, opts.time)?;
+    drop(whole);
+    let image = NodeImage {
+        base,
+        index: &out.index,
+        pages: overlay.pages(),
     };
-    let mut kept = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        match line {
-            MARK_BEGIN => inside = true,
-            MARK_END => inside = false,
-            _ if !inside => {
-                kept.push_str(line);
-                kept.push('\n');
-            }
-            _ => {}
-        }
-    }
-    if !kept.is_empty() && !kept.ends_with("\n\n") {
-        kept.push('\n');
-    }
-    kept.push_str(&format!("{MARK_BEGIN}\n{content}{MARK_END}\n"));
-    fs.write_file(path, kept.as_bytes(), &meta)
-}
-
-/// Timezone, locale and keyboard, as raspi-config leaves them.
-fn locale(fs: &mut Ext4, plan: &Plan) -> Result<()> {
-    let file = Meta::new(0o644, 0, 0);
-    if let Some(tz) = &plan.locale.timezone {
-        fs.write_file("/etc/timezone", format!("{tz}\n").as_bytes(), &file)?;
-        if fs.stat("/etc/localtime").is_ok() {
-            fs.remove("/etc/localtime")?;
-        }
-        fs.symlink(
-            "/etc/localtime",
-            &format!("/usr/share/zoneinfo/{tz}"),
-            &Meta::new(0o777, 0, 0),
-        )?;
-    }
-    if let Some(l) = &plan.locale.locale {
-        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
-        fs.write_file(
-            "/etc/default/locale",
-            format!("LANG={l}\n").as_bytes(),
-            &file,
-        )?;
-    }
-    if let Some(k) = &plan.locale.keyboard {
-        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
-        fs.write_file(
-            "/etc/default/keyboard",
-            format!("XKBMODEL=\"pc105\"\nXKBLAYOUT=\"{k}\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\n\nBACKSPACE=\"guess\"\n").as_bytes(),
-            &file,
-        )?;
-    }
-    Ok(())
-}
-
-/// config.txt and cmdline.txt edits, and the new disk identifier in `root=`.
-fn apply_boot(region: Region, plan: &Plan, ids: Option<(&String, &String)>) -> Result<()> {
-    let mut fat = Fat::open(region)?;
-    let boot = BootFiles::read(&fat)?;
-    let (config, mut cmdline) = boot.edited(plan)?;
-    if let Some((old, new)) = ids {
-        cmdline = cmdline.replace(&format!("PARTUUID={old}-"), &format!("PARTUUID={new}-"));
-    }
-    fat.write("/config.txt", config.as_bytes())?;
-    fat.write("/cmdline.txt", cmdline.as_bytes())?;
-    fat.close()
-}
-
-/// The boot partition's files a plan edits, and the overlays it may name.
-pub struct BootFiles {
-    pub config: String,
-    pub cmdline: String,
-    pub overlays: Vec<String>,
-}
-
-impl BootFiles {
-    pub fn read(fat: &Fat) -> Result<BootFiles> {
-        let overlays = fat
-            .read_dir("/overlays")
-            .map(|v| {
-                v.into_iter()
-                    .filter_map(|e| e.name.strip_suffix(".dtbo").map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(BootFiles {
-            config: String::from_utf8_lossy(&fat.read("/config.txt")?).into_owned(),
-            cmdline: String::from_utf8_lossy(&fat.read("/cmdline.txt")?).into_owned(),
-            overlays,
-        })
-    }
-
-    /// config.txt and cmdline.txt with the plan's edits, overlays checked.
-    pub fn edited(&self, plan: &Plan) -> Result<(String, String)> {
-        let mut config = ConfigTxt::parse(&self.config);
-        let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
-        for e in &plan.config_txt {
-            let section = |s: &str| Section::new(s).map_err(edit);
-            match e {
-                ConfigEdit::Set {
-                    section: s,
-                    key,
-                    value,
-                } => config.set(&section(s)?, key, value),
-                ConfigEdit::Overlay {
-                    section: s,
-                    overlay,
-                } => {
-                    let (name, params) = parse_overlay(overlay);
-                    check_overlay(&name, &self.overlays).map_err(edit)?;
-                    config.add_overlay(&section(s)?, &name, &params)
-                }
-                ConfigEdit::Dtparam { section: s, param } => {
-                    let (name, value) = param.split_once('=').unwrap_or((param, "on"));
-                    config.set_dtparam(&section(s)?, name, value)
-                }
-                ConfigEdit::Line { section: s, line } => config.add_line(&section(s)?, line),
-            }
-            .map_err(edit)?;
-        }
-        let mut cmdline = Cmdline::parse(&self.cmdline)
-            .map_err(|e| Error::invalid(format!("boot partition cmdline.txt: {e}")))?;
-        for t in &plan.cmdline_remove {
-            cmdline.remove(t);
-        }
-        for t in &plan.cmdline_add {
-            match t.split_once('=') {
-                Some((k, v)) => cmdline.set(k, v),
-                None => cmdline.add_flag(t),
-            }
-            .map_err(|e| Error::invalid(format!("node {}: cmdline.txt: {e}", plan.node)))?;
-        }
-        Ok((config.render(), cmdline.render()))
-    }
+    stage("writing files");
+    let w = out.write(&node.plan.node, &image)?;
+    Ok(Built {
+        node: node.plan.node.clone(),
+        image: w.files[0].clone(),
+        files: w.files,
+        sha256: w.sha256,
+        disk_id,
+        size: w.size,
+        sha256_4m: w.digest,
+        bytes_changed: w.bytes_written,
+    })
 }

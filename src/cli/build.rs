@@ -21,12 +21,16 @@ pub struct Args {
     /// Nodes built at once [default: one per core]
     #[arg(long, short, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
-    /// Output format(s): raw .img, .img.zst from the base's frames (repeatable)
+    /// Output format(s): raw .img; .img.zst or .img.xz from the base's frames (repeatable)
     #[arg(long = "format", value_enum, default_values_t = [OutputFormat::Raw])]
     pub formats: Vec<OutputFormat>,
     /// Also write NODE.img.bmap (bmaptool's format, with checksums) beside each image
     #[arg(long)]
     pub bmap: bool,
+    /// Also record each file's plain sha256 in manifest.json (reads every file in full;
+    /// the image digest sha256_4m is always recorded and costs only the changed chunks)
+    #[arg(long)]
+    pub sha256: bool,
     /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -47,7 +51,11 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         jobs: args.jobs,
         bmap: args.bmap,
         formats: args.formats.clone(),
+        sha256: args.sha256,
+        progress: global.progress(),
     };
+    stop_on_signals();
+    let started = std::time::Instant::now();
     let built = build(&inv, &args.nodes, &opts)?;
     if global.json {
         return print_json(&built);
@@ -60,6 +68,25 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             b.disk_id
         );
     }
+    let changed: u64 = built.iter().map(|b| b.bytes_changed).sum();
+    println!(
+        "{} node(s) built in {:.1} s, {:.1} MiB of the image changed per node on average",
+        built.len(),
+        started.elapsed().as_secs_f64(),
+        changed as f64 / built.len().max(1) as f64 / f64::from(1 << 20)
+    );
     println!("known_hosts and ssh_config: {}", args.out.display());
     Ok(())
+}
+
+/// Ctrl-C and `kill` stop the build cleanly: nodes in progress drop their temporary files,
+/// so no file is ever left under a final name half-written.
+fn stop_on_signals() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        crate::build::interrupt();
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
 }

@@ -46,6 +46,8 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         jobs: 0,
         bmap: false,
         formats: vec![OutputFormat::Raw],
+        sha256: false,
+        progress: global.progress(),
     };
     let built = build(&inv, &[], &opts)?;
     let report = inspect(&built[1].image)?;

@@ -221,6 +221,8 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             jobs: 0,
             bmap: false,
             formats: vec![OutputFormat::Raw],
+            sha256: false,
+            progress: global.progress(),
         };
         build(&inv, &missing, &opts)?;
     }
@@ -304,7 +306,7 @@ pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
 }
 
 /// Checks that `target` starts with the node's image as a build's manifest records it
-/// (size and sha256 of the raw image).
+/// (the raw image's size and digest, whatever format the build wrote it in).
 fn verify_manifest(target: &Path, manifest: &Path, node: &str) -> Result<u64> {
     let text = std::fs::read_to_string(manifest).map_err(|e| Error::io(manifest, e))?;
     let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -318,45 +320,22 @@ fn verify_manifest(target: &Path, manifest: &Path, node: &str) -> Result<u64> {
         .and_then(|n| n.iter().find(|e| e["node"] == node))
         .ok_or_else(|| Error::invalid(format!("{}: no node `{node}`", manifest.display())))?;
     let image = &entry["image"];
-    let (Some(file), Some(size), Some(want)) = (
-        image["file"].as_str(),
-        image["size"].as_u64(),
-        image["sha256"].as_str(),
-    ) else {
+    let (Some(size), Some(want)) = (image["size"].as_u64(), image["sha256_4m"].as_str()) else {
         return Err(Error::invalid(format!(
-            "{}: node `{node}` has no image size and sha256",
-            manifest.display()
-        )));
-    };
-    if !file.ends_with(".img") {
-        return Err(Error::invalid(format!(
-            "{}: node `{node}` was built as {file}, not a raw image a card holds",
+            "{}: node `{node}` has no image size and sha256_4m digest",
             manifest.display()
         ))
-        .with_hint("build with --format raw to verify cards against the manifest"));
-    }
-    use sha2::Digest;
-    use std::io::Read;
-    let mut f = std::fs::File::open(target)
-        .map_err(|e| Error::io(target, e))?
-        .take(size);
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    let mut read = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(target, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        read += n as u64;
-    }
-    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    if read != size || got != want {
-        return Err(Error::corrupt(format!(
-            "{}: its first {size} bytes are not node {node}'s image (sha256 {got}, the manifest says {want})",
+        .with_hint("rebuild the node with this pibake version"));
+    };
+    match crate::image::chunks::digest_file(target, size)? {
+        Some(got) if got == want => Ok(size),
+        Some(got) => Err(Error::corrupt(format!(
+            "{}: its first {size} bytes are not node {node}'s image (sha256_4m {got}, the manifest says {want})",
             target.display()
-        )));
+        ))),
+        None => Err(Error::corrupt(format!(
+            "{}: shorter than node {node}'s image ({size} bytes)",
+            target.display()
+        ))),
     }
-    Ok(size)
 }

@@ -50,9 +50,9 @@ impl Format {
         let file = File::open(path).at(path)?;
         let n = file.read_at(&mut head, 0).at(path)?;
         let head = &head[..n];
-        Ok(if head.starts_with(b"\xfd7zXZ\0") {
+        Ok(if head.starts_with(XZ_MAGIC) {
             Format::Xz
-        } else if head.starts_with(b"\x28\xb5\x2f\xfd") {
+        } else if head.starts_with(ZSTD_MAGIC) {
             Format::Zstd
         } else if head.starts_with(b"\x1f\x8b") {
             Format::Gzip
@@ -97,15 +97,19 @@ pub struct Base {
     /// sha256 of `source`, known once a compressed base was keyed by it.
     #[serde(skip)]
     source_sha256: Option<String>,
+    /// Where the sha256 of a raw base is remembered between runs.
+    #[serde(skip)]
+    cache_dir: Option<PathBuf>,
 }
 
 impl Base {
     /// sha256 of what the user gave: the cache key of a compressed base (no second read),
     /// or computed now for a raw one.
     pub fn source_sha256(&self) -> Result<String> {
-        match &self.source_sha256 {
-            Some(s) => Ok(s.clone()),
-            None => sha256_file(&self.source, false),
+        match (&self.source_sha256, &self.cache_dir) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(dir)) => remembered_sha256(&self.source, dir),
+            (None, None) => sha256_file(&self.source, false),
         }
     }
 }
@@ -113,6 +117,7 @@ impl Base {
 /// Makes `path` readable as a raw image, decoding into the cache when compressed.
 pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
     let format = Format::detect(path)?;
+    let dir = opts.dir()?;
     if format == Format::Raw {
         return Ok(Base {
             source: path.to_path_buf(),
@@ -120,9 +125,9 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
             raw: path.to_path_buf(),
             reused: false,
             source_sha256: None,
+            cache_dir: Some(dir),
         });
     }
-    let dir = opts.dir()?;
     fs::create_dir_all(&dir).at(&dir)?;
     let key = sha256_file(path, opts.progress)?;
     let entry = dir.join(format!("{key}.img"));
@@ -136,7 +141,37 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
         raw: entry,
         reused,
         source_sha256: Some(key),
+        cache_dir: Some(dir),
     })
+}
+
+/// The sha256 of a raw image, read in full only the first time: it is remembered under
+/// the file's identity (device, inode, size, modification time), which any write to the
+/// file changes.
+fn remembered_sha256(path: &Path, dir: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).at(path)?;
+    let memo = dir.join("raw-sha256").join(format!(
+        "{}-{}-{}-{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ));
+    if let Ok(s) = fs::read_to_string(&memo)
+        && s.len() == 64
+        && s.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Ok(s);
+    }
+    let sum = sha256_file(path, false)?;
+    let parent = memo.parent().expect("a file in a directory");
+    fs::create_dir_all(parent).at(parent)?;
+    let part = memo.with_extension("part");
+    fs::write(&part, &sum).at(&part)?;
+    fs::rename(&part, &memo).at(&memo)?;
+    Ok(sum)
 }
 
 /// Hex sha256 of a file, read in large chunks.
@@ -248,25 +283,39 @@ fn decode(
 ) -> Result<(), DecodeError> {
     match format {
         Format::Raw => unreachable!("raw images are not decoded"),
+        // Concatenated streams (xz) and frames (zstd) are one file to every decoder, and
+        // are what pibake itself writes; after the last one only padding may follow.
         Format::Xz => {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-            let stream = liblzma::stream::MtStreamBuilder::new()
-                .threads(threads)
-                // Enough for every core to hold the blocks xz -T0 writes at preset 9.
-                .memlimit_threading(1 << 30)
-                .memlimit_stop(u64::MAX)
-                .decoder()
-                .map_err(|e| DecodeError::Input(e.into()))?;
-            let mut dec = liblzma::bufread::XzDecoder::new_stream(input, stream);
-            sink.copy_from(&mut dec)?;
-            trailing_must_be_padding(dec.into_inner())
+            let mut input = input;
+            loop {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+                let stream = liblzma::stream::MtStreamBuilder::new()
+                    .threads(threads)
+                    // Enough for every core to hold the blocks xz -T0 writes at preset 9.
+                    .memlimit_threading(1 << 30)
+                    .memlimit_stop(u64::MAX)
+                    .decoder()
+                    .map_err(|e| DecodeError::Input(e.into()))?;
+                let mut dec = liblzma::bufread::XzDecoder::new_stream(input, stream);
+                sink.copy_from(&mut dec)?;
+                input = dec.into_inner();
+                if !next_starts_with(&mut input, XZ_MAGIC)? {
+                    return trailing_must_be_padding(input);
+                }
+            }
         }
         Format::Zstd => {
-            let mut dec = zstd::stream::read::Decoder::with_buffer(input)
-                .map_err(DecodeError::Input)?
-                .single_frame();
-            sink.copy_from(&mut dec)?;
-            trailing_must_be_padding(dec.finish())
+            let mut input = input;
+            loop {
+                let mut dec = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(DecodeError::Input)?
+                    .single_frame();
+                sink.copy_from(&mut dec)?;
+                input = dec.finish();
+                if !next_starts_with(&mut input, ZSTD_MAGIC)? {
+                    return trailing_must_be_padding(input);
+                }
+            }
         }
         Format::Gzip => Ok(sink.copy_from(&mut flate2::bufread::MultiGzDecoder::new(input))?),
         Format::Zip => {
@@ -296,8 +345,32 @@ fn decode(
     }
 }
 
-/// After one xz or zstd stream, only zero padding may follow; anything else means the
-/// file is not the single image it claims to be.
+const XZ_MAGIC: &[u8] = b"\xfd7zXZ\0";
+const ZSTD_MAGIC: &[u8] = b"\x28\xb5\x2f\xfd";
+
+/// Whether the unread input starts with `magic` (another stream or frame follows). It
+/// reads ahead and seeks back, since a buffer may end in the middle of the magic.
+fn next_starts_with(
+    input: &mut (impl BufRead + io::Seek),
+    magic: &[u8],
+) -> Result<bool, DecodeError> {
+    let mut head = [0u8; 8];
+    let head = &mut head[..magic.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]).map_err(DecodeError::Input)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    input
+        .seek(io::SeekFrom::Current(-(got as i64)))
+        .map_err(DecodeError::Input)?;
+    Ok(got == magic.len() && head == magic)
+}
+
+/// After the last xz stream or zstd frame, only zero padding may follow; anything else
+/// means the file is not the single image it claims to be.
 fn trailing_must_be_padding(mut rest: impl BufRead) -> Result<(), DecodeError> {
     loop {
         let buf = rest.fill_buf().map_err(DecodeError::Input)?;

@@ -8,14 +8,10 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::sparse::data_ranges;
+use super::chunks::hex;
 use crate::error::{Error, IoContext, Result};
 
 pub const BLOCK: u64 = 4096;
-
-fn hex(d: impl AsRef<[u8]>) -> String {
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// sha256 of bytes `r` of `file`.
 fn range_sha256(file: &File, path: &Path, r: &Range<u64>) -> Result<String> {
@@ -31,26 +27,21 @@ fn range_sha256(file: &File, path: &Path, r: &Range<u64>) -> Result<String> {
     Ok(hex(h.finalize()))
 }
 
-/// The bmap of a sparse image: its data ranges, block-aligned, each with its sha256.
-pub fn make(image: &Path) -> Result<String> {
-    let file = File::open(image).at(image)?;
-    let len = file.metadata().at(image)?.len();
-    let ranges = data_ranges(&file, len).at(image)?;
-    let mapped: u64 = ranges
-        .iter()
-        .map(|r| (r.end - r.start).div_ceil(BLOCK))
-        .sum();
+/// The bmap of an image of `len` bytes whose data lies in `ranges` (byte ranges, each
+/// with the sha256 of its bytes, in order; block-aligned but for the image's end).
+pub fn render<'a>(len: u64, ranges: impl IntoIterator<Item = &'a (u64, u64, String)>) -> String {
     let mut map = String::new();
-    for r in &ranges {
-        let (first, last) = (r.start / BLOCK, r.end.div_ceil(BLOCK) - 1);
+    let mut mapped = 0;
+    for (start, end, sum) in ranges {
+        let (first, last) = (start / BLOCK, end.div_ceil(BLOCK) - 1);
+        mapped += last - first + 1;
         let span = if first == last {
             first.to_string()
         } else {
             format!("{first}-{last}")
         };
         map.push_str(&format!(
-            "        <Range chksum=\"{}\"> {span} </Range>\n",
-            range_sha256(&file, image, r)?
+            "        <Range chksum=\"{sum}\"> {span} </Range>\n"
         ));
     }
     let zero = "0".repeat(64);
@@ -60,7 +51,7 @@ pub fn make(image: &Path) -> Result<String> {
     );
     // The file's own checksum is taken with that field all zeros, then filled in.
     let sum = hex(Sha256::digest(text.as_bytes()));
-    Ok(text.replacen(&zero, &sum, 1))
+    text.replacen(&zero, &sum, 1)
 }
 
 /// The ranges and checksums a bmap lists (the parts of the format pibake writes).

@@ -1,26 +1,76 @@
-//! `.img.zst` outputs without recompressing whole images.
+//! `.img.zst` and `.img.xz` outputs without recompressing whole images.
 //!
-//! The base is compressed once, into the cache, as independent zstd frames of [`FRAME`]
-//! bytes each. A node's `.img.zst` is the same sequence of frames, reusing the base's
-//! compressed frame for every chunk the node did not change and compressing only the
-//! chunks it did (the write log of the node's image says which). Concatenated zstd frames
-//! are a standard `.zst` file: `zstd -d` and every libzstd-based reader accept it.
+//! The base is compressed once, into the cache, as one independent frame per 4 MiB chunk
+//! (a zstd frame, or a whole xz stream). A node's compressed image is the same sequence
+//! of frames, reusing the base's frame for every chunk the node did not change and
+//! compressing only the chunks it did. Concatenated zstd frames are a standard `.zst`
+//! file, and concatenated xz streams a standard `.xz` file: `zstd -d`, `xz -d`, and
+//! libarchive (which Raspberry Pi Imager reads images with; it decodes xz with
+//! `LZMA_CONCATENATED`) all accept them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::ops::Range;
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::chunks::{CHUNK, Changed, per_chunk, read_chunk};
 use crate::error::{Error, IoContext, Result};
 
-/// Uncompressed bytes per frame: small enough that a node's few changes recompress little,
-/// large enough that the frame headers cost nothing.
-pub const FRAME: u64 = 4 << 20;
-const LEVEL: i32 = 3;
+/// A compression format pibake writes frame by frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Zstd,
+    Xz,
+}
+
+impl Codec {
+    /// The file name suffix after `.img`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Codec::Zstd => "zst",
+            Codec::Xz => "xz",
+        }
+    }
+
+    /// One chunk as one self-contained frame.
+    pub fn compress(self, chunk: &[u8]) -> Result<Vec<u8>> {
+        let fail = |e: &dyn std::fmt::Display| Error::invalid(format!("{}: {e}", self.suffix()));
+        match self {
+            // zstd's default level: fast, and what `zstd` writes unless told otherwise.
+            Codec::Zstd => zstd::bulk::compress(chunk, 3).map_err(|e| fail(&e)),
+            Codec::Xz => {
+                // xz's default preset, with the dictionary no larger than a chunk: the
+                // ratio is the same, and each encoder needs about 45 MiB, not 94.
+                let mut opts = liblzma::stream::LzmaOptions::new_preset(6).map_err(|e| fail(&e))?;
+                opts.dict_size(CHUNK as u32);
+                let mut filters = liblzma::stream::Filters::new();
+                filters.lzma2(&opts);
+                let stream = liblzma::stream::Stream::new_stream_encoder(
+                    &filters,
+                    liblzma::stream::Check::Crc64,
+                )
+                .map_err(|e| fail(&e))?;
+                let mut out = Vec::with_capacity(chunk.len() / 4);
+                liblzma::read::XzEncoder::new_stream(chunk, stream)
+                    .read_to_end(&mut out)
+                    .map_err(|e| fail(&e))?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Memory one compressing thread needs, for bounding parallel work.
+    pub fn memory(self) -> u64 {
+        match self {
+            Codec::Zstd => 24 << 20,
+            Codec::Xz => 48 << 20,
+        }
+    }
+}
 
 /// The base's frames in the cache: one file of concatenated frames, and their sizes.
 pub struct BaseFrames {
+    pub codec: Codec,
     data: PathBuf,
     /// Compressed size of each frame, in order.
     sizes: Vec<u64>,
@@ -28,26 +78,20 @@ pub struct BaseFrames {
     offsets: Vec<u64>,
 }
 
-fn compress(chunk: &[u8]) -> Result<Vec<u8>> {
-    zstd::bulk::compress(chunk, LEVEL).map_err(|e| Error::invalid(format!("zstd: {e}")))
-}
-
-fn read_chunk(file: &File, path: &Path, i: usize, len: u64) -> Result<Vec<u8>> {
-    let start = i as u64 * FRAME;
-    let n = FRAME.min(len - start) as usize;
-    let mut buf = vec![0u8; n];
-    file.read_exact_at(&mut buf, start).at(path)?;
-    Ok(buf)
-}
-
 impl BaseFrames {
     /// The frames of `base` under `key` in `cache_dir`, made (on `jobs` threads) when missing.
-    pub fn prepare(base: &Path, key: &str, cache_dir: &Path, jobs: usize) -> Result<BaseFrames> {
+    pub fn prepare(
+        codec: Codec,
+        base: &Path,
+        key: &str,
+        cache_dir: &Path,
+        jobs: usize,
+    ) -> Result<BaseFrames> {
         std::fs::create_dir_all(cache_dir).at(cache_dir)?;
-        let data = cache_dir.join(format!("{key}.zst-frames"));
-        let index = cache_dir.join(format!("{key}.zst-frames.idx"));
+        let data = cache_dir.join(format!("{key}.{}-frames", codec.suffix()));
+        let index = cache_dir.join(format!("{key}.{}-frames.idx", codec.suffix()));
         if !(data.exists() && index.exists()) {
-            make(base, &data, &index, jobs)?;
+            make(codec, base, &data, &index, jobs)?;
         }
         let sizes: Vec<u64> = std::fs::read_to_string(&index)
             .at(&index)?
@@ -64,85 +108,82 @@ impl BaseFrames {
             Some(o)
         });
         Ok(BaseFrames {
+            codec,
             offsets: offsets.collect(),
             sizes,
             data,
         })
     }
 
-    /// Writes `out` (through a temporary name) for the node image `image`, whose bytes
-    /// differ from the base only inside `changed`.
-    pub fn write_node(&self, image: &Path, changed: &[Range<u64>], out: &Path) -> Result<()> {
-        let src = File::open(image).at(image)?;
-        let len = src.metadata().at(image)?.len();
-        let frames = len.div_ceil(FRAME) as usize;
-        if frames != self.sizes.len() {
+    /// Total size of the base's frames: about what each node's file takes.
+    pub fn total(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
+
+    /// Writes `out` for a node image of `chunks` chunks, taking frame `slot` of each
+    /// changed chunk from `changed` and every other frame from the base.
+    pub fn write_node(
+        &self,
+        chunks: usize,
+        changed: &std::collections::BTreeMap<usize, Changed>,
+        slot: usize,
+        out: &Path,
+    ) -> Result<()> {
+        if chunks != self.sizes.len() {
             return Err(Error::invalid(format!(
-                "{}: not the size of the base its frames were made from",
-                image.display()
+                "{}: made for an image of {} chunks, not {chunks}; delete it",
+                self.data.display(),
+                self.sizes.len()
             )));
         }
         let base = File::open(&self.data).at(&self.data)?;
-        let tmp = out.with_extension("zst.part");
         let mut w = BufWriter::with_capacity(
             1 << 20,
             OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
-                .open(&tmp)
-                .at(&tmp)?,
+                .open(out)
+                .at(out)?,
         );
-        for i in 0..frames {
-            let r = i as u64 * FRAME..((i as u64 + 1) * FRAME).min(len);
-            let frame = if changed.iter().any(|c| c.start < r.end && r.start < c.end) {
-                compress(&read_chunk(&src, image, i, len)?)?
-            } else {
-                let mut buf = vec![0u8; self.sizes[i] as usize];
-                base.read_exact_at(&mut buf, self.offsets[i])
-                    .at(&self.data)?;
-                buf
+        let mut buf = Vec::new();
+        for i in 0..chunks {
+            let frame = match changed.get(&i) {
+                Some(c) => &c.frames[slot],
+                None => {
+                    buf.resize(self.sizes[i] as usize, 0);
+                    base.read_exact_at(&mut buf, self.offsets[i])
+                        .at(&self.data)?;
+                    &buf
+                }
             };
-            w.write_all(&frame).at(&tmp)?;
+            w.write_all(frame).at(out)?;
         }
         w.into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?
+            .map_err(|e| Error::io(out, e.into_error()))?
             .sync_all()
-            .at(&tmp)?;
-        std::fs::rename(&tmp, out).at(out)
+            .at(out)
     }
 }
 
-/// Compresses `base` frame by frame, `jobs` frames at a time, into `data` and `index`.
-fn make(base: &Path, data: &Path, index: &Path, jobs: usize) -> Result<()> {
+/// Compresses `base` chunk by chunk, on `jobs` threads, into `data` and `index`.
+fn make(codec: Codec, base: &Path, data: &Path, index: &Path, jobs: usize) -> Result<()> {
     let src = File::open(base).at(base)?;
     let len = src.metadata().at(base)?.len();
-    let frames = len.div_ceil(FRAME) as usize;
+    let count = len.div_ceil(CHUNK) as usize;
     let part = data.with_extension("part");
     let mut w = BufWriter::with_capacity(1 << 20, File::create(&part).at(&part)?);
-    let mut sizes = Vec::with_capacity(frames);
-    let jobs = jobs.max(1);
-    for batch in (0..frames).collect::<Vec<_>>().chunks(jobs) {
-        let compressed: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|&i| {
-                    let src = &src;
-                    s.spawn(move || compress(&read_chunk(src, base, i, len)?))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::invalid("a compression thread stopped")))
-                })
-                .collect()
-        });
-        for c in compressed {
-            let c = c?;
-            w.write_all(&c).at(&part)?;
-            sizes.push(c.len() as u64);
+    let mut sizes = Vec::with_capacity(count);
+    // Batches of a few chunks per thread keep memory bounded while every core works.
+    let batch = jobs.max(1) * 4;
+    for first in (0..count).step_by(batch) {
+        let n = batch.min(count - first);
+        let frames = per_chunk(n, jobs, |k| {
+            codec.compress(&read_chunk(&src, base, len, first + k)?)
+        })?;
+        for f in frames {
+            w.write_all(&f).at(&part)?;
+            sizes.push(f.len() as u64);
         }
     }
     w.into_inner()

@@ -2,6 +2,7 @@
 
 pub mod base;
 pub mod bmap;
+pub mod chunks;
 pub mod frames;
 pub mod partition;
 pub mod region;

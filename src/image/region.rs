@@ -5,7 +5,13 @@
 //! access is bounds-checked (a corrupt pointer becomes an error naming the offset, never
 //! a read of the neighbouring partition), and every write is recorded so that outputs can
 //! later be made from deltas against the base.
+//!
+//! A region is backed either by a writable image file, or by an [`Overlay`]: the base
+//! image read-only underneath, with every write kept in memory as 4 KiB pages. Building a
+//! node on an overlay costs no copy of the base at all; its outputs (raw, compressed,
+//! block map, digest) are then made from the base plus those pages.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -15,10 +21,93 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, IoContext, Result};
 
+/// Pages of an [`Overlay`]: the page size of every common filesystem and of bmaps.
+pub const PAGE: u64 = 4096;
+
+/// A base image, read-only, with writes kept in memory as whole pages.
+#[derive(Debug)]
+pub struct Overlay {
+    base: File,
+    pages: Mutex<BTreeMap<u64, Box<[u8]>>>,
+}
+
+impl Overlay {
+    /// The pages written so far, by page index, in order.
+    pub fn pages(&self) -> BTreeMap<u64, Box<[u8]>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Box<[u8]>>> {
+        // Pages are replaced whole, so a panic elsewhere cannot leave one half-written.
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_at(&self, buf: &mut [u8], abs: u64) -> io::Result<()> {
+        self.base.read_exact_at(buf, abs)?;
+        let pages = self.lock();
+        let (first, end) = (abs / PAGE, (abs + buf.len() as u64).div_ceil(PAGE));
+        for (&i, page) in pages.range(first..end) {
+            let (lo, hi) = overlap(i, abs, buf.len());
+            buf[(lo - abs) as usize..(hi - abs) as usize]
+                .copy_from_slice(&page[(lo - i * PAGE) as usize..(hi - i * PAGE) as usize]);
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, buf: &[u8], abs: u64) -> io::Result<()> {
+        let mut pages = self.lock();
+        let (first, end) = (abs / PAGE, (abs + buf.len() as u64).div_ceil(PAGE));
+        for i in first..end {
+            let page = match pages.entry(i) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let mut fresh = vec![0u8; PAGE as usize].into_boxed_slice();
+                    // Past the end of the base, a page reads as zeros.
+                    let n = self.base.read_at(&mut fresh, i * PAGE)?;
+                    fresh[n..].fill(0);
+                    e.insert(fresh)
+                }
+            };
+            let (lo, hi) = overlap(i, abs, buf.len());
+            page[(lo - i * PAGE) as usize..(hi - i * PAGE) as usize]
+                .copy_from_slice(&buf[(lo - abs) as usize..(hi - abs) as usize]);
+        }
+        Ok(())
+    }
+}
+
+/// The image bytes `[lo, hi)` shared by page `i` and the access `[abs, abs + len)`.
+fn overlap(i: u64, abs: u64, len: usize) -> (u64, u64) {
+    (abs.max(i * PAGE), (abs + len as u64).min((i + 1) * PAGE))
+}
+
+/// What a region reads from and writes to.
+#[derive(Debug, Clone)]
+enum Backend {
+    File(Arc<File>),
+    Overlay(Arc<Overlay>),
+}
+
+impl Backend {
+    fn read_at(&self, buf: &mut [u8], abs: u64) -> io::Result<()> {
+        match self {
+            Backend::File(f) => f.read_exact_at(buf, abs),
+            Backend::Overlay(o) => o.read_at(buf, abs),
+        }
+    }
+
+    fn write_at(&self, buf: &[u8], abs: u64) -> io::Result<()> {
+        match self {
+            Backend::File(f) => f.write_all_at(buf, abs),
+            Backend::Overlay(o) => o.write_at(buf, abs),
+        }
+    }
+}
+
 /// A window `[start, start + len)` of an image file.
 #[derive(Debug, Clone)]
 pub struct Region {
-    file: Arc<File>,
+    backend: Backend,
     path: PathBuf,
     start: u64,
     len: u64,
@@ -33,7 +122,7 @@ impl Region {
     /// A window over an already opened image file.
     pub fn new(file: Arc<File>, path: impl AsRef<Path>, start: u64, len: u64) -> Self {
         Region {
-            file,
+            backend: Backend::File(file),
             path: path.as_ref().to_path_buf(),
             start,
             len,
@@ -52,6 +141,26 @@ impl Region {
             .at(path)?;
         let len = file.metadata().at(path)?.len();
         Ok(Region::new(Arc::new(file), path, 0, len))
+    }
+
+    /// The whole of `base`, opened read-only, with writes kept in the returned overlay.
+    pub fn overlay(base: impl AsRef<Path>) -> Result<(Self, Arc<Overlay>)> {
+        let path = base.as_ref();
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        let overlay = Arc::new(Overlay {
+            base: file,
+            pages: Mutex::default(),
+        });
+        let region = Region {
+            backend: Backend::Overlay(overlay.clone()),
+            path: path.to_path_buf(),
+            start: 0,
+            len,
+            pos: 0,
+            written: Arc::default(),
+        };
+        Ok((region, overlay))
     }
 
     /// A sub-window of this one; offsets are relative to this region.
@@ -97,8 +206,8 @@ impl Region {
     /// Reads exactly `buf.len()` bytes at `offset` (relative to the region).
     pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check(offset, buf.len() as u64)?;
-        self.file
-            .read_exact_at(buf, self.start + offset)
+        self.backend
+            .read_at(buf, self.start + offset)
             .at(&self.path)
     }
 
@@ -113,7 +222,7 @@ impl Region {
     pub fn write_all_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         self.check(offset, buf.len() as u64)?;
         let abs = self.start + offset;
-        self.file.write_all_at(buf, abs).at(&self.path)?;
+        self.backend.write_at(buf, abs).at(&self.path)?;
         self.record(abs..abs + buf.len() as u64);
         Ok(())
     }
@@ -150,8 +259,7 @@ impl Region {
 impl Read for Region {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
-        self.file
-            .read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        self.backend.read_at(&mut buf[..n], self.start + self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -220,5 +328,31 @@ mod tests {
         assert_eq!(&data[1029..1049], &[3; 20]);
         assert_eq!(data[1023], 0);
         assert_eq!(data[2048], 0);
+    }
+
+    #[test]
+    fn an_overlay_reads_through_and_never_writes_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("img");
+        let base: Vec<u8> = (0..3 * PAGE as usize + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&p, &base).unwrap();
+        let (whole, overlay) = Region::overlay(&p).unwrap();
+        let mut r = whole.sub(10, whole.len() - 10).unwrap();
+        r.write_all_at(PAGE - 20, &[7; 40]).unwrap();
+        r.write_all_at(3 * PAGE - 10, &[9; 50]).unwrap();
+        let mut expect = base.clone();
+        expect[PAGE as usize - 10..PAGE as usize + 30].fill(7);
+        expect[3 * PAGE as usize..3 * PAGE as usize + 50].fill(9);
+        assert_eq!(whole.read_vec(0, base.len()).unwrap(), expect);
+        let pages = overlay.pages();
+        assert_eq!(pages.keys().copied().collect::<Vec<_>>(), [0, 1, 3]);
+        assert_eq!(&pages[&3][..100], &expect[3 * PAGE as usize..]);
+        assert!(
+            pages[&3][100..].iter().all(|&b| b == 0),
+            "past the end reads as zeros"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), base, "the base is untouched");
     }
 }

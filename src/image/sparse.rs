@@ -124,6 +124,17 @@ fn nonzero_runs(chunk: &[u8]) -> Vec<Range<usize>> {
 /// `FICLONE`: share all of a file's blocks with another (btrfs, XFS).
 const FICLONE: libc::c_ulong = 0x4004_9409;
 
+/// Whether files in `dir` can share `from`'s blocks (tried on a throw-away clone).
+pub fn can_reflink(from: &Path, dir: &Path) -> Result<bool> {
+    let src = File::open(from).at(from)?;
+    let path = dir.join(format!(".pibake-reflink-probe-{}", std::process::id()));
+    let probe = File::create(&path).at(&path)?;
+    // SAFETY: FICLONE takes the source descriptor as its argument; both are open here.
+    let shared = unsafe { libc::ioctl(probe.as_raw_fd(), FICLONE, src.as_raw_fd()) } == 0;
+    std::fs::remove_file(&path).at(&path)?;
+    Ok(shared)
+}
+
 /// A copy of `from` at `to` that costs almost nothing: a reflink clone where the
 /// filesystem can share blocks, else a copy of the data ranges only (holes stay holes).
 pub fn clone_or_copy(from: &Path, to: &Path) -> Result<()> {
