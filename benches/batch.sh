@@ -33,8 +33,9 @@ if [[ ! -f $base ]]; then
   debugfs -R "rdump / $work/root" "$demo?offset=$demo_root" 2>/dev/null
   mcopy -s -n -i "$demo@@$demo_boot" '::/*' "$work/boot/"
   # About 1.75 GiB of files from /usr/lib and /usr/share, under the root's /usr.
-  (cd / && find usr/lib usr/share -xdev -type f -printf '%s %p\n' 2>/dev/null | sort -k2 |
-    awk '{ s += $1; if (s > 1.75 * 2^30) exit; print $2 }' >"$work/files")
+  # (awk stops the pipeline early on purpose, so pipefail is off for it)
+  (set +o pipefail; cd / && find usr/lib usr/share -xdev -type f -printf '%s\t%p\n' 2>/dev/null | sort -t "$(printf '\t')" -k2 |
+    awk -F '\t' '{ s += $1; if (s > 1.75 * 2^30) exit; print $2 }' >"$work/files")
   tar -C / -cf - -T "$work/files" 2>/dev/null | tar -C "$work/root" -xf -
   boot_start=16384 boot_sectors=$((512 * 2048))
   root_start=$((boot_start + boot_sectors))

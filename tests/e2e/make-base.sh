@@ -91,6 +91,7 @@ mkfs.ext4 -q -F -L rootfs -b 4096 -I 256 -O '^huge_file,^64bit,^orphan_file,^met
 e2fsck -fyD "$img?offset=$((root_start * 512))" >/dev/null 2>&1 || [ $? -eq 1 ]
 e2fsck -fn "$img?offset=$((root_start * 512))" >/dev/null
 
+rm -f "$cache"/base-bookworm-arm64-*.img # bases of earlier versions of this script
 mv "$img" "$out"
 log "done: $out"
 echo "$out"
