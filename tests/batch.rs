@@ -1,4 +1,5 @@
-//! Batches: compressed outputs that the real `xz` and `zstd` decode to the raw image,
+//! Batches: compressed outputs that the real `xz`, `zstd` and libarchive decode to the
+//! raw image,
 //! pibake reading its own compressed outputs back as a base, the disk-space refusal, and
 //! interrupted builds that never leave a file under a final name.
 
@@ -100,6 +101,12 @@ fn xz_and_zst_outputs_decode_to_the_raw_image_and_serve_as_a_base() {
             assert!(
                 decoded(t, &file) == raw,
                 "{node}: `{t} -d` of the .{ext} is not the raw image"
+            );
+            // bsdcat is libarchive, the library Raspberry Pi Imager decodes images with.
+            let out = tool("bsdcat").arg(&file).output().unwrap();
+            assert!(
+                out.status.success() && out.stdout == raw,
+                "{node}: libarchive's bsdcat does not decode the .{ext} to the raw image"
             );
         }
     }
