@@ -25,6 +25,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `pibake build CLUSTER --out OUT` of raw and zst images, with the cache in `cache`.
+fn build_raw_zst<'a>(cluster: &'a Path, out: &'a Path, cache: &'a Path) -> [&'a str; 10] {
+    [
+        "build",
+        s(cluster),
+        "--out",
+        s(out),
+        "--format",
+        "raw",
+        "--format",
+        "zst",
+        "--cache-dir",
+        s(cache),
+    ]
+}
+
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -208,33 +224,11 @@ fn an_interrupted_build_never_leaves_a_file_under_a_final_name() {
     let cache = work.path().join("cache");
     let cluster = desk_with(40, &f.image, work.path());
     let reference = work.path().join("reference");
-    pibake_ok(&[
-        "build",
-        s(&cluster),
-        "--out",
-        s(&reference),
-        "--format",
-        "raw",
-        "--format",
-        "zst",
-        "--cache-dir",
-        s(&cache),
-    ]);
+    pibake_ok(&build_raw_zst(&cluster, &reference, &cache));
     let out = work.path().join("out");
     for (signal, after_ms) in [("INT", 150), ("TERM", 400), ("KILL", 250)] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pibake"))
-            .args([
-                "build",
-                s(&cluster),
-                "--out",
-                s(&out),
-                "--format",
-                "raw",
-                "--format",
-                "zst",
-                "--cache-dir",
-                s(&cache),
-            ])
+            .args(build_raw_zst(&cluster, &out, &cache))
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -273,18 +267,7 @@ fn an_interrupted_build_never_leaves_a_file_under_a_final_name() {
         }
     }
     // A later build removes what a killed one left, and finishes the job.
-    pibake_ok(&[
-        "build",
-        s(&cluster),
-        "--out",
-        s(&out),
-        "--format",
-        "raw",
-        "--format",
-        "zst",
-        "--cache-dir",
-        s(&cache),
-    ]);
+    pibake_ok(&build_raw_zst(&cluster, &out, &cache));
     assert!(names(&out).iter().all(|n| !n.ends_with(".part")));
     let out_names = names(&out);
     assert_eq!(out_names, names(&reference));

@@ -416,7 +416,7 @@ fn build_node(
     let image = NodeImage {
         base,
         index: &out.index,
-        pages: overlay.pages(),
+        pages: overlay.take_pages(),
     };
     stage("writing files");
     let w = out.write(&node.plan.node, &image)?;

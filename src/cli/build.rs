@@ -60,14 +60,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     if global.json {
         return print_json(&built);
     }
-    for b in &built {
-        println!(
-            "{:<16} {}  (disk id {})",
-            b.node,
-            b.image.display(),
-            b.disk_id
-        );
-    }
+    list(&built, "");
     let changed: u64 = built.iter().map(|b| b.bytes_changed).sum();
     println!(
         "{} node(s) built in {:.1} s, {:.1} MiB of the image changed per node on average",
@@ -77,6 +70,18 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     );
     println!("known_hosts and ssh_config: {}", args.out.display());
     Ok(())
+}
+
+/// One line per built node: its name, first file and disk identifier.
+pub fn list(built: &[crate::build::Built], indent: &str) {
+    for b in built {
+        println!(
+            "{indent}{:<16} {}  (disk id {})",
+            b.node,
+            b.image.display(),
+            b.disk_id
+        );
+    }
 }
 
 /// Ctrl-C and `kill` stop the build cleanly: nodes in progress drop their temporary files,

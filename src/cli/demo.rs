@@ -62,14 +62,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     );
     println!("Wrote the example web cluster: {}", cluster.display());
     println!("Built {} node images:", built.len());
-    for b in &built {
-        println!(
-            "  {:<8} {}  (disk id {})",
-            b.node,
-            b.image.display(),
-            b.disk_id
-        );
-    }
+    super::build::list(&built, "  ");
     println!("\n`pibake inspect {}`:\n", built[1].image.display());
     print!("{}", human(&report));
     println!(

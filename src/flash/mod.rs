@@ -124,11 +124,7 @@ pub fn flash(
         target: target.clone(),
         image_bytes: len,
         written: data,
-        image_sha256: hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        image_sha256: crate::image::chunks::hex(hasher.finalize()),
         verified: verify,
         seconds: started.elapsed().as_secs_f64(),
     })

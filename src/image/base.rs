@@ -190,11 +190,7 @@ pub fn sha256_file(path: &Path, progress: bool) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     bar.finish_and_clear();
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(super::chunks::hex(hasher.finalize()))
 }
 
 fn bar(progress: bool, len: u64, what: &'static str) -> indicatif::ProgressBar {

@@ -32,9 +32,10 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// The pages written so far, by page index, in order.
-    pub fn pages(&self) -> BTreeMap<u64, Box<[u8]>> {
-        self.lock().clone()
+    /// Takes the pages written so far, by page index, in order; the overlay reads as the
+    /// bare base afterwards, so take them once the edits are done.
+    pub fn take_pages(&self) -> BTreeMap<u64, Box<[u8]>> {
+        std::mem::take(&mut *self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Box<[u8]>>> {
@@ -346,7 +347,7 @@ mod tests {
         expect[PAGE as usize - 10..PAGE as usize + 30].fill(7);
         expect[3 * PAGE as usize..3 * PAGE as usize + 50].fill(9);
         assert_eq!(whole.read_vec(0, base.len()).unwrap(), expect);
-        let pages = overlay.pages();
+        let pages = overlay.take_pages();
         assert_eq!(pages.keys().copied().collect::<Vec<_>>(), [0, 1, 3]);
         assert_eq!(&pages[&3][..100], &expect[3 * PAGE as usize..]);
         assert!(
