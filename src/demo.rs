@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, IoContext, Result};
-use crate::fs::ext4::mkfs::MkfsOptions;
-use crate::fs::ext4::{Ext4, Meta};
 use crate::fs::fat::Fat;
-use crate::image::partition::SECTOR;
-use crate::image::region::Region;
+use pibake_ext4::mkfs::MkfsOptions;
+use pibake_ext4::{Ext4, Meta};
+use pibake_image::partition::SECTOR;
+use pibake_image::region::Region;
 
 /// The demo's creation time (2024-01-01), so every run makes the same bytes.
 const DEMO_TIME: u32 = 1_704_067_200;

@@ -1,9 +1,12 @@
-//! One error type for the whole crate.
+//! The application's error type.
 //!
 //! Every refusal pibake makes must say *what* it found, *where* (a file, a line, a byte
-//! offset, an inode) and, where possible, *what to do*. The variants separate the three
-//! kinds of trouble a user can meet, because they call for different reactions: fix your
-//! input, your image is damaged, or pibake does not (yet) handle this.
+//! offset, an inode) and, where possible, *what to do*. The variants separate the kinds
+//! of trouble a user can meet, because they call for different reactions: fix your
+//! input, your image is damaged, pibake does not (yet) handle this, or pibake has a bug.
+//! The layers below keep their own typed errors ([`pibake_image::Error`],
+//! [`pibake_ext4::Error`]); they are wrapped, not flattened into text, so callers can
+//! still ask what happened (`NotFound` is not corruption).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,6 +32,21 @@ pub enum Error {
     /// Well-formed input that pibake deliberately refuses to touch.
     #[error("unsupported: {what}{}", Hint(hint))]
     Unsupported { what: String, hint: Option<String> },
+    /// From the image layer: partitions, bases, outputs.
+    #[error(transparent)]
+    Image(#[from] pibake_image::Error),
+    /// From a root filesystem; its hint, when it has one, on its own line.
+    #[error("{source}{}", Hint(&source.hint().map(str::to_string)))]
+    Fs {
+        #[from]
+        source: pibake_ext4::Error,
+    },
+    /// The user asked the command to stop (Ctrl-C, SIGTERM).
+    #[error("interrupted; no node's files were left under a final name")]
+    Interrupted,
+    /// A node's worker thread panicked: a bug in pibake, never bad input.
+    #[error("internal error while building {node} (please report it): {message}")]
+    WorkerLost { node: String, message: String },
 }
 
 impl Error {

@@ -10,17 +10,17 @@ use serde::Serialize;
 
 use crate::bootcfg::{Cmdline, ConfigTxt};
 use crate::error::{Error, Result};
-use crate::fs::ext4::Ext4;
 use crate::fs::fat::Fat;
-use crate::image::partition::{Layout, Partition};
-use crate::image::region::Region;
+use pibake_ext4::Ext4;
+use pibake_image::partition::{Layout, Partition};
+use pibake_image::region::Region;
 
 /// Everything `inspect` reports about an image.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub image: String,
     pub size: u64,
-    pub table: crate::image::partition::TableKind,
+    pub table: pibake_image::partition::TableKind,
     pub disk_id: String,
     pub partitions: Vec<Partition>,
     pub os: Os,

@@ -5,14 +5,12 @@
 //! partition tables, base decoding), [`fs`] (FAT boot partition, ext4 root), and
 //! [`bootcfg`] (config.txt and cmdline.txt models).
 
+pub mod bake;
 pub mod bootcfg;
-pub mod build;
-pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod flash;
 pub mod fs;
-pub mod image;
 pub mod inspect;
 pub mod inventory;
 pub mod plan;

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, print_json};
-use crate::error::Result;
-use crate::inventory::Inventory;
+use pibake::bake::{Options, OutputFormat, build};
+use pibake::error::Result;
+use pibake::inventory::Inventory;
 
 /// Build each node's image: a copy of the base with the node's plan applied
 #[derive(Debug, clap::Args)]
@@ -73,7 +73,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
 }
 
 /// One line per built node: its name, first file and disk identifier.
-pub fn list(built: &[crate::build::Built], indent: &str) {
+pub fn list(built: &[pibake::bake::Built], indent: &str) {
     for b in built {
         println!(
             "{indent}{:<16} {}  (disk id {})",
@@ -88,7 +88,7 @@ pub fn list(built: &[crate::build::Built], indent: &str) {
 /// so no file is ever left under a final name half-written.
 fn stop_on_signals() {
     extern "C" fn on_signal(_: libc::c_int) {
-        crate::build::interrupt();
+        pibake::bake::interrupt();
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, inspect::human, print_json};
-use crate::demo::synthesize_base;
-use crate::error::{IoContext, Result};
-use crate::inspect::inspect;
-use crate::inventory::Inventory;
+use pibake::bake::{Options, OutputFormat, build};
+use pibake::demo::synthesize_base;
+use pibake::error::{IoContext, Result};
+use pibake::inspect::inspect;
+use pibake::inventory::Inventory;
 
 /// Synthesize a Raspberry Pi OS-shaped base image, build the example web cluster from
 /// it (a load balancer and four web servers), and inspect one of the images

@@ -3,11 +3,11 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use crate::build::{Options, OutputFormat, build};
 use crate::cli::{Global, print_json};
-use crate::error::{Error, Result};
-use crate::flash::{self, Report, device};
-use crate::inventory::Inventory;
+use pibake::bake::{Options, OutputFormat, build};
+use pibake::error::{Error, Result};
+use pibake::flash::{self, Report, device};
+use pibake::inventory::Inventory;
 
 /// Write images to SD cards: data only, then read back and compared
 #[derive(Debug, clap::Args)]
@@ -281,7 +281,7 @@ fn confirm(jobs: &Jobs, targets: &[flash::Target], yes: bool) -> Result<()> {
 pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
     let (against, bytes) = match (&args.image, &args.bmap, &args.manifest) {
         (Some(image), ..) => (image, flash::verify(image, &args.target)?),
-        (_, Some(bmap), _) => (bmap, crate::image::bmap::verify(&args.target, bmap)?),
+        (_, Some(bmap), _) => (bmap, pibake_image::bmap::verify(&args.target, bmap)?),
         (.., Some(manifest)) => {
             let node = args
                 .node
@@ -327,7 +327,7 @@ fn verify_manifest(target: &Path, manifest: &Path, node: &str) -> Result<u64> {
         ))
         .with_hint("rebuild the node with this pibake version"));
     };
-    match crate::image::chunks::digest_file(target, size)? {
+    match pibake_image::chunks::digest_file(target, size)? {
         Some(got) if got == want => Ok(size),
         Some(got) => Err(Error::corrupt(format!(
             "{}: its first {size} bytes are not node {node}'s image (sha256_4m {got}, the manifest says {want})",

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use crate::cli::{Global, print_json};
-use crate::error::{Error, IoContext, Result};
-use crate::fs::ext4::{Ext4, Kind, Meta, Time};
-use crate::fs::fat::Fat;
-use crate::image::base::{self, Format};
-use crate::image::partition::Layout;
-use crate::image::region::Region;
+use pibake::error::{Error, IoContext, Result};
+use pibake::fs::fat::Fat;
+use pibake_ext4::{Ext4, Kind, Meta, Time};
+use pibake_image::base::{self, Format};
+use pibake_image::partition::Layout;
+use pibake_image::region::Region;
 
 /// Read and edit files inside an image's partitions (boot:/path or /path on the root)
 #[derive(Debug, clap::Args)]
@@ -147,7 +147,7 @@ fn partition(image: &Path, global: &Global, t: &Target, writable: bool) -> Resul
         Target::Boot(_) => layout.boot(),
         Target::Root(_) => layout.root(),
     };
-    whole.sub(p.start, p.size)
+    Ok(whole.sub(p.start, p.size)?)
 }
 
 fn fat_refuses(path: &str, what: &str) -> Error {
@@ -202,7 +202,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
                 },
                 |p, fs| {
                     let (uid, gid) = owner.unwrap_or((0, 0));
-                    fs.write_file(
+                    Ok(fs.write_file(
                         p,
                         &data,
                         &Meta {
@@ -211,7 +211,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
                             gid,
                             mtime,
                         },
-                    )
+                    )?)
                 },
             )
         }
@@ -231,7 +231,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             },
             |p, fs| {
                 let (uid, gid) = owner.unwrap_or((0, 0));
-                fs.mkdir_p(
+                Ok(fs.mkdir_p(
                     p,
                     &Meta {
                         mode: mode.unwrap_or(0o755),
@@ -239,7 +239,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
                         gid,
                         mtime: source_date(),
                     },
-                )
+                )?)
             },
         ),
         Op::Ln {
@@ -254,7 +254,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             global,
             |p| Err(fat_refuses(p.path, "symbolic links")),
             |p, fs| {
-                fs.symlink(
+                Ok(fs.symlink(
                     p,
                     to,
                     &Meta {
@@ -263,7 +263,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
                         gid: owner.1,
                         mtime: source_date(),
                     },
-                )
+                )?)
             },
         ),
         Op::Rm { image, path } => edit(
@@ -275,21 +275,21 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
                 fat.remove(p.path)?;
                 fat.close()
             },
-            |p, fs| fs.remove(p),
+            |p, fs| Ok(fs.remove(p)?),
         ),
         Op::Chmod { image, mode, path } => edit(
             image,
             path,
             global,
             |p| Err(fat_refuses(p.path, "permissions")),
-            |p, fs| fs.chmod(p, *mode),
+            |p, fs| Ok(fs.chmod(p, *mode)?),
         ),
         Op::Chown { image, owner, path } => edit(
             image,
             path,
             global,
             |p| Err(fat_refuses(p.path, "owners")),
-            |p, fs| fs.chown(p, owner.0, owner.1),
+            |p, fs| Ok(fs.chown(p, owner.0, owner.1)?),
         ),
     }
 }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, IoContext, Result};
-use crate::inventory::shipped;
+use pibake::error::{Error, IoContext, Result};
+use pibake::inventory::shipped;
 
 /// Write a starter cluster (cluster.yaml and editable copies of the profiles it uses)
 #[derive(Debug, clap::Args)]

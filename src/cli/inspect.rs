@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::cli::{Global, print_json};
-use crate::error::Result;
-use crate::image::base;
-use crate::inspect::{Report, inspect};
+use pibake::error::Result;
+use pibake::inspect::{Report, inspect};
+use pibake_image::base;
 
 /// Show an image's partitions, release, network stack, boot configuration and first-boot state
 #[derive(Debug, clap::Args)]

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::{Error, Result};
-use crate::image::base::CacheOptions;
+use pibake::error::{Error, Result};
+use pibake_image::base::CacheOptions;
 
 /// Bake ready-to-flash Raspberry Pi OS images for whole clusters.
 #[derive(Debug, Parser)]

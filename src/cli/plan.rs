@@ -3,15 +3,15 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::build::BootFiles;
 use crate::cli::{Global, print_json};
-use crate::error::Result;
-use crate::fs::fat::Fat;
-use crate::image::base;
-use crate::image::partition::Layout;
-use crate::image::region::Region;
-use crate::inventory::Inventory;
-use crate::plan::{Plan, plans};
+use pibake::bake::BootFiles;
+use pibake::error::Result;
+use pibake::fs::fat::Fat;
+use pibake::inventory::Inventory;
+use pibake::plan::{Plan, human, plans};
+use pibake_image::base;
+use pibake_image::partition::Layout;
+use pibake_image::region::Region;
 
 /// Show what will be written into each node's image: files with modes and owners,
 /// symlinks, config.txt and cmdline.txt edits, services. Secrets are never shown.
@@ -56,14 +56,14 @@ fn read_base(inv: &Inventory, global: &Global) -> Result<Option<(Option<String>,
         return Ok(None);
     }
     let raw = base::prepare(&path, &global.cache_options())?.raw;
-    let report = crate::inspect::inspect(&raw)?;
+    let report = pibake::inspect::inspect(&raw)?;
     let whole = Region::whole(&raw, false)?;
     let layout = Layout::read(&whole)?;
     let boot = BootFiles::read(&Fat::open(
         whole.sub(layout.boot().start, layout.boot().size)?,
     )?)?;
     Ok(Some((
-        crate::inspect::stack_name(&report.network.stack).map(str::to_string),
+        pibake::inspect::stack_name(&report.network.stack).map(str::to_string),
         boot,
     )))
 }
@@ -114,100 +114,6 @@ fn diff_lines(old: &str, new: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// One plan as a person reads it.
-pub fn human(p: &Plan) -> String {
-    let mut s = String::new();
-    let addrs: Vec<String> = p
-        .addresses
-        .iter()
-        .map(|(n, a)| format!("{n} {a}"))
-        .collect();
-    let _ = writeln!(
-        s,
-        "node {}{} (role {}, profile {}): {}; network via {}",
-        p.node,
-        if p.spare { " [spare]" } else { "" },
-        p.role,
-        p.profile,
-        if addrs.is_empty() {
-            "no static address".into()
-        } else {
-            addrs.join(", ")
-        },
-        p.network_stack
-    );
-    let _ = writeln!(
-        s,
-        "  user    {} (password {}, {} ssh key(s){})",
-        p.user.name,
-        p.user.password,
-        p.user.ssh_keys.len(),
-        if p.user.sudo { ", sudo" } else { "" }
-    );
-    for d in &p.dirs {
-        let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);
-    }
-    for f in &p.files {
-        let origin = format!("{:?}", f.origin).to_lowercase();
-        let what = match (&f.from, f.secret) {
-            (_, true) => format!("{origin}, secret: content not shown"),
-            (Some(from), _) => format!("{origin} from {from}"),
-            (None, _) => origin,
-        };
-        let _ = writeln!(
-            s,
-            "  file    {:04o} {}:{} {:>7} {}  [{what}]",
-            f.mode,
-            f.uid,
-            f.gid,
-            f.content.len(),
-            f.path
-        );
-    }
-    for l in &p.symlinks {
-        let _ = writeln!(s, "  link    {} -> {}", l.path, l.target);
-    }
-    for b in &p.blocks {
-        let _ = writeln!(
-            s,
-            "  block   {} ({} lines between pibake markers)",
-            b.path,
-            b.content.lines().count()
-        );
-    }
-    for e in &p.config_txt {
-        let _ = writeln!(s, "  config  + {e}");
-    }
-    for t in &p.cmdline_add {
-        let _ = writeln!(s, "  cmdline + {t}");
-    }
-    for t in &p.cmdline_remove {
-        let _ = writeln!(s, "  cmdline - {t}");
-    }
-    for (verb, units) in [
-        ("enable", &p.services.enable),
-        ("disable", &p.services.disable),
-        ("mask", &p.services.mask),
-    ] {
-        if !units.is_empty() {
-            let _ = writeln!(s, "  service {verb} {}", units.join(" "));
-        }
-    }
-    for (k, v) in [
-        ("timezone", &p.locale.timezone),
-        ("locale", &p.locale.locale),
-        ("keyboard", &p.locale.keyboard),
-    ] {
-        if let Some(v) = v {
-            let _ = writeln!(s, "  {k:<7} {v}");
-        }
-    }
-    for w in &p.warnings {
-        let _ = writeln!(s, "  warning {w}");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{Global, print_json};
-use crate::error::Result;
-use crate::image::base;
+use pibake::error::Result;
+use pibake_image::base;
 
 /// Decode a base image (.img.xz, .img.zst, .img.gz, .zip) into the cache once
 #[derive(Debug, clap::Args)]

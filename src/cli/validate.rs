@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::cli::Global;
-use crate::error::Result;
-use crate::inventory::Inventory;
-use crate::plan::plans;
+use pibake::error::Result;
+use pibake::inventory::Inventory;
+use pibake::plan::plans;
 
 /// Check cluster.yaml, its profiles and templates, and render every node's plan
 #[derive(Debug, clap::Args)]

@@ -22,8 +22,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
-use crate::image::sparse::data_ranges;
 pub use device::Target;
+use pibake_image::sparse::data_ranges;
 
 const CHUNK: usize = 4 << 20;
 /// `_IO(0x12, 127)`: zero a byte range of a block device.
@@ -124,7 +124,7 @@ pub fn flash(
         target: target.clone(),
         image_bytes: len,
         written: data,
-        image_sha256: crate::image::chunks::hex(hasher.finalize()),
+        image_sha256: pibake_image::chunks::hex(hasher.finalize()),
         verified: verify,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use fatfs::{Date, DateTime, FileSystem, FsOptions, Time, TimeProvider};
 
 use crate::error::{Error, Result};
-use crate::image::region::Region;
+use pibake_image::region::Region;
 
 /// An open FAT filesystem inside an image.
 pub struct Fat {

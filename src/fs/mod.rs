@@ -1,4 +1,3 @@
 //! Filesystems inside an image: the FAT boot partition and the ext4 root.
 
-pub mod ext4;
 pub mod fat;

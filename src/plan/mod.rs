@@ -2,7 +2,7 @@
 //!
 //! Rendering a plan reads the inventory and the overlay trees and nothing else; it never
 //! touches an image, so it can be printed, diffed and tested on its own. Applying it is
-//! the build's business ([`crate::build`] in a later step). The network stack is the one
+//! the build's business ([`crate::bake`] in a later step). The network stack is the one
 //! the base image really uses when known (`pibake plan` reads it from the base when the
 //! base is there), else the profile's choice.
 
@@ -10,6 +10,9 @@ pub mod network;
 pub mod overlay;
 pub mod render;
 pub mod template;
+mod text;
+
+pub use text::human;
 
 use std::collections::BTreeMap;
 

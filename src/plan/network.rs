@@ -26,7 +26,7 @@ struct Iface<'a> {
 /// A stable UUID for a connection, so rebuilding a node gives the same file.
 fn uuid(cluster: &str, node: &str, iface: &str) -> String {
     let h = Sha256::digest(format!("{cluster}/{node}/{iface}").as_bytes());
-    let hex = crate::image::chunks::hex(&h[..16]);
+    let hex = pibake_image::chunks::hex(&h[..16]);
     format!(
         "{}-{}-4{}-a{}-{}",
         &hex[..8],

@@ -7,7 +7,7 @@
 //! number and chain length it follows, so a damaged FAT becomes an error, not a loop.
 
 use crate::error::{Error, Result};
-use crate::image::region::Region;
+use pibake_image::region::Region;
 
 const ENTRY: usize = 32;
 const ATTR_LFN: u8 = 0x0F;
@@ -96,7 +96,7 @@ impl Geometry {
     /// Reads a directory: the fixed FAT16 root (cluster 0) or a cluster chain.
     fn read_dir(&self, part: &Region, cluster: u32) -> Result<Vec<u8>> {
         if let (0, Some((start, len))) = (cluster, self.fixed_root) {
-            return part.read_vec(start, len as usize);
+            return Ok(part.read_vec(start, len as usize)?);
         }
         let mut out = Vec::new();
         let mut c = cluster;
@@ -221,5 +221,5 @@ pub fn fix_new_dir(part: &mut Region, rel: &str) -> Result<()> {
     head.fill(0);
     head[..ENTRY].copy_from_slice(&dot);
     head[ENTRY..2 * ENTRY].copy_from_slice(&dotdot);
-    part.write_all_at(off, &head)
+    Ok(part.write_all_at(off, &head)?)
 }

@@ -1,0 +1,224 @@
+//! What can go wrong, as data.
+//!
+//! Callers branch on [`ErrorKind`], never on message text: a missing path
+//! ([`ErrorKind::NotFound`]) is an answer, damaged metadata ([`ErrorKind::Corrupt`]) is a
+//! reason to stop, and a feature this crate does not write ([`ErrorKind::Unsupported`])
+//! is a reason to use another image. Every error names the filesystem it came from (the
+//! [`Device::label`](crate::Device::label)), so a message read alone in a log still says
+//! which image to look at.
+
+use std::fmt;
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Ino(pub u32);
+
+impl fmt::Display for Ino {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The on-disk structure a [`ErrorKind::Corrupt`] error was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Structure {
+    /// The superblock.
+    Superblock,
+    /// The filesystem's size against its partition, or a block number out of range.
+    Geometry,
+    /// A block group descriptor (its group number).
+    GroupDescriptor(u32),
+    /// A block or inode bitmap (its group number).
+    Bitmap(u32),
+    /// An inode record.
+    Inode(Ino),
+    /// An inode's extent tree.
+    Extents(Ino),
+    /// A directory's blocks or its hash index.
+    Directory(Ino),
+}
+
+/// The kind of an [`Error`]: what the caller can act on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Reading or writing the device failed.
+    Io(std::io::Error),
+    /// The device holds no ext4 superblock.
+    NotExt4 {
+        /// The 16 bits found where the magic number 0xef53 belongs.
+        magic: u16,
+    },
+    /// Nothing exists at the path.
+    NotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// The path (or one of its parents) is not a directory.
+    NotADirectory {
+        /// The path as given.
+        path: String,
+    },
+    /// The path is not a regular file.
+    NotAFile {
+        /// The path as given.
+        path: String,
+    },
+    /// Something of another kind is in the way of a file, directory or symlink to create.
+    Exists {
+        /// The path as given.
+        path: String,
+        /// What the caller wanted there ("regular file", "directory", "symlink").
+        wanted: &'static str,
+    },
+    /// A directory to remove still has entries.
+    NotEmpty {
+        /// The path as given.
+        path: String,
+    },
+    /// The path or name cannot be used as given.
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The filesystem was opened with [`Ext4::open`](crate::Ext4::open), not for writing.
+    ReadOnly,
+    /// An earlier edit of this session failed part-way; nothing will be committed.
+    Poisoned,
+    /// Not enough free blocks or inodes for the edit.
+    NoSpace {
+        /// What was needed and what was free.
+        detail: String,
+    },
+    /// On-disk data contradicts itself.
+    Corrupt {
+        /// Where the damage is.
+        structure: Structure,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Well-formed data this crate deliberately does not read or write.
+    Unsupported {
+        /// The feature or layout.
+        feature: String,
+        /// What a user can do about it, when there is something.
+        hint: Option<&'static str>,
+    },
+    /// A new filesystem's parameters cannot work.
+    InvalidGeometry(String),
+}
+
+/// An error from this crate: its [`kind`](Error::kind) and the filesystem it is about.
+#[derive(Debug)]
+pub struct Error {
+    fs: String,
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub(crate) fn new(fs: impl Into<String>, kind: ErrorKind) -> Error {
+        Error {
+            fs: fs.into(),
+            kind,
+        }
+    }
+
+    pub(crate) fn corrupt(fs: &str, structure: Structure, detail: impl Into<String>) -> Error {
+        Error::new(
+            fs,
+            ErrorKind::Corrupt {
+                structure,
+                detail: detail.into(),
+            },
+        )
+    }
+
+    pub(crate) fn unsupported(fs: &str, feature: impl Into<String>) -> Error {
+        Error::new(
+            fs,
+            ErrorKind::Unsupported {
+                feature: feature.into(),
+                hint: None,
+            },
+        )
+    }
+
+    pub(crate) fn with_hint(mut self, text: &'static str) -> Error {
+        if let ErrorKind::Unsupported { hint, .. } = &mut self.kind {
+            *hint = Some(text);
+        }
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The filesystem's label, as its device gave it.
+    pub fn filesystem(&self) -> &str {
+        &self.fs
+    }
+
+    /// What a user can do about it, when the error knows.
+    pub fn hint(&self) -> Option<&'static str> {
+        match &self.kind {
+            ErrorKind::Unsupported { hint, .. } => *hint,
+            ErrorKind::NoSpace { .. } => {
+                Some("use a larger image (or grow the root partition) or write less")
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the path simply does not exist, as opposed to any other failure.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind, ErrorKind::NotFound { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fs = &self.fs;
+        match &self.kind {
+            ErrorKind::Io(e) => write!(f, "{fs}: {e}"),
+            ErrorKind::NotExt4 { magic } => write!(
+                f,
+                "{fs}: no ext4 superblock (magic 0x{magic:04x} at byte 1080, expected 0xef53)"
+            ),
+            ErrorKind::NotFound { path } => write!(f, "{fs}: {path}: no such file or directory"),
+            ErrorKind::NotADirectory { path } => write!(f, "{fs}: {path}: not a directory"),
+            ErrorKind::NotAFile { path } => write!(f, "{fs}: {path}: not a regular file"),
+            ErrorKind::Exists { path, wanted } => {
+                write!(f, "{fs}: {path}: exists and is not a {wanted}")
+            }
+            ErrorKind::NotEmpty { path } => write!(f, "{fs}: {path}: directory not empty"),
+            ErrorKind::InvalidPath { path, reason } => write!(f, "{fs}: {path}: {reason}"),
+            ErrorKind::ReadOnly => write!(f, "{fs}: opened read-only"),
+            ErrorKind::Poisoned => write!(
+                f,
+                "{fs}: an earlier edit failed part-way, so none of this session's edits will be written"
+            ),
+            ErrorKind::NoSpace { detail } => write!(f, "{fs}: the filesystem is full ({detail})"),
+            ErrorKind::Corrupt { detail, .. } => write!(f, "corrupt {fs}: {detail}"),
+            ErrorKind::Unsupported { feature, .. } => write!(f, "unsupported: {fs}: {feature}"),
+            ErrorKind::InvalidGeometry(what) => write!(f, "{fs}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}

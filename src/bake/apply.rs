@@ -1,0 +1,305 @@
+//! Applying a node's plan to its image: the root filesystem through the ext4 writer,
+//! config.txt and cmdline.txt through the FAT layer, and a disk identifier of its own in
+//! the MBR, `root=PARTUUID=` and fstab.
+
+use sha2::{Digest, Sha256};
+
+use super::{ENABLE_AFTER_INSTALL, Node, hostkeys, systemd, users};
+use crate::bootcfg::{Cmdline, ConfigTxt, Section, check_overlay, parse_overlay};
+use crate::error::{Error, Result};
+use crate::fs::fat::Fat;
+use crate::inspect::Report;
+use crate::inventory::Inventory;
+use crate::plan::{ConfigEdit, Plan};
+use pibake_ext4::{Ext4, Meta, Time};
+use pibake_image::partition::{DiskId, Layout};
+use pibake_image::region::Region;
+
+const MARK_BEGIN: &str = "# >>> pibake: managed block, rewritten on every build";
+const MARK_END: &str = "# <<< pibake";
+
+/// Applies the node's plan to `whole` (the image); returns the disk identifier it has.
+///
+/// An MBR image gets a disk signature of its own (derived from cluster and node), written
+/// to the MBR and to every `PARTUUID=` that names it; a GPT image keeps its GUID.
+pub fn apply(
+    inv: &Inventory,
+    node: &Node,
+    whole: &Region,
+    report: &Report,
+    time: Option<i64>,
+) -> Result<DiskId> {
+    let plan = node.plan;
+    let layout = Layout::read(whole)?;
+    let renamed = match &layout.disk_id {
+        DiskId::Mbr(old) => Some((*old, disk_id(inv, &plan.node))),
+        DiskId::Gpt(_) => None,
+    };
+    let partuuid = |id: u32| format!("PARTUUID={id:08x}-");
+
+    let root = layout.root();
+    let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
+    let time = time.unwrap_or_else(|| fs_time(&fs));
+    fs.set_time(Time::from_secs(time));
+    apply_root(&mut fs, node, report, time)?;
+    if let Some((old, new)) = renamed {
+        replace_in(&mut fs, "/etc/fstab", &partuuid(old), &partuuid(new))?;
+    }
+    fs.commit()?;
+
+    let boot = layout.boot();
+    apply_boot(
+        whole.sub(boot.start, boot.size)?,
+        plan,
+        renamed.map(|(old, new)| (partuuid(old), partuuid(new))),
+    )?;
+    match renamed {
+        Some((_, new)) => {
+            whole.clone().write_all_at(440, &new.to_le_bytes())?;
+            Ok(DiskId::Mbr(new))
+        }
+        None => Ok(layout.disk_id),
+    }
+}
+
+/// The node's disk identifier: derived from cluster and node, so rebuilds agree.
+fn disk_id(inv: &Inventory, node: &str) -> u32 {
+    let h = Sha256::digest(format!("{}/{node}", inv.file.cluster).as_bytes());
+    u32::from_le_bytes([h[0], h[1], h[2], h[3]]).max(1)
+}
+
+fn fs_time(fs: &Ext4) -> i64 {
+    fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0)
+}
+
+/// Rewrites a text file of the root in place, keeping its mode and owner.
+fn replace_in(fs: &mut Ext4, path: &str, from: &str, to: &str) -> Result<()> {
+    if !fs.exists(path)? {
+        return Ok(());
+    }
+    let st = fs.stat(path)?;
+    let text = String::from_utf8_lossy(&fs.read(path)?).replace(from, to);
+    Ok(fs.write_file(path, text.as_bytes(), &Meta::new(st.mode, st.uid, st.gid))?)
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/')
+        .map(|(d, _)| if d.is_empty() { "/" } else { d })
+        .unwrap_or("/")
+}
+
+fn apply_root(fs: &mut Ext4, node: &Node, report: &Report, time: i64) -> Result<()> {
+    let plan = node.plan;
+    let dir = Meta::new(0o755, 0, 0);
+    for d in &plan.dirs {
+        fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
+    }
+    for f in &plan.files {
+        fs.mkdir_p(parent(&f.path), &dir)?;
+        fs.write_file(&f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
+    }
+    for l in &plan.symlinks {
+        fs.mkdir_p(parent(&l.path), &dir)?;
+        fs.symlink(&l.path, &l.target, &Meta::new(0o777, 0, 0))?;
+    }
+    for b in &plan.blocks {
+        managed_block(fs, &b.path, &b.content)?;
+    }
+    users::apply(fs, &plan.user, time.div_euclid(86_400), node.cluster_key)?;
+    hostkeys::bake(fs, node.keys)?;
+    fs.mkdir_p("/etc/ssh", &dir)?;
+    fs.write_file(
+        "/etc/ssh/ssh_known_hosts",
+        node.known_hosts.as_bytes(),
+        &Meta::new(0o644, 0, 0),
+    )?;
+    locale(fs, plan)?;
+    if report.network.also.iter().any(|a| a == "cloud-init") {
+        // Trixie: keep cloud-init from replacing the baked network, hostname and keys.
+        fs.mkdir_p("/etc/cloud/cloud.cfg.d", &dir)?;
+        fs.write_file(
+            "/etc/cloud/cloud.cfg.d/99-pibake.cfg",
+            b"# Written by pibake: the image was configured offline.\nnetwork: {config: disabled}\npreserve_hostname: true\nmanage_etc_hosts: false\nssh_deletekeys: false\n",
+            &Meta::new(0o644, 0, 0),
+        )?;
+    }
+    let mut deferred = Vec::new();
+    for u in &plan.services.enable {
+        if !systemd::enable(fs, u)? {
+            deferred.push(u.clone());
+        }
+    }
+    for u in &plan.services.disable {
+        systemd::disable(fs, u)?;
+    }
+    for u in &plan.services.mask {
+        systemd::mask(fs, u)?;
+    }
+    if !deferred.is_empty() {
+        if !plan
+            .files
+            .iter()
+            .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
+        {
+            return Err(Error::invalid(format!(
+                "node {}: unit(s) {} are not in the image and no first-boot package brings them",
+                plan.node,
+                deferred.join(", ")
+            ))
+            .with_hint("add the package that ships them to the profile's `packages:`"));
+        }
+        fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &dir)?;
+        fs.write_file(
+            ENABLE_AFTER_INSTALL,
+            format!("{}\n", deferred.join("\n")).as_bytes(),
+            &Meta::new(0o644, 0, 0),
+        )?;
+    }
+    Ok(())
+}
+
+/// Replaces pibake's block in a file (or appends it), never duplicating it.
+fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
+    let (text, meta) = if fs.exists(path)? {
+        let st = fs.stat(path)?;
+        (
+            String::from_utf8_lossy(&fs.read(path)?).into_owned(),
+            Meta::new(st.mode, st.uid, st.gid),
+        )
+    } else {
+        (String::new(), Meta::new(0o644, 0, 0))
+    };
+    let mut kept = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match line {
+            MARK_BEGIN => inside = true,
+            MARK_END => inside = false,
+            _ if !inside => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if !kept.is_empty() && !kept.ends_with("\n\n") {
+        kept.push('\n');
+    }
+    kept.push_str(&format!("{MARK_BEGIN}\n{content}{MARK_END}\n"));
+    Ok(fs.write_file(path, kept.as_bytes(), &meta)?)
+}
+
+/// Timezone, locale and keyboard, as raspi-config leaves them.
+fn locale(fs: &mut Ext4, plan: &Plan) -> Result<()> {
+    let file = Meta::new(0o644, 0, 0);
+    if let Some(tz) = &plan.locale.timezone {
+        fs.write_file("/etc/timezone", format!("{tz}\n").as_bytes(), &file)?;
+        if fs.stat("/etc/localtime").is_ok() {
+            fs.remove("/etc/localtime")?;
+        }
+        fs.symlink(
+            "/etc/localtime",
+            &format!("/usr/share/zoneinfo/{tz}"),
+            &Meta::new(0o777, 0, 0),
+        )?;
+    }
+    if let Some(l) = &plan.locale.locale {
+        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
+        fs.write_file(
+            "/etc/default/locale",
+            format!("LANG={l}\n").as_bytes(),
+            &file,
+        )?;
+    }
+    if let Some(k) = &plan.locale.keyboard {
+        fs.mkdir_p("/etc/default", &Meta::new(0o755, 0, 0))?;
+        fs.write_file(
+            "/etc/default/keyboard",
+            format!("XKBMODEL=\"pc105\"\nXKBLAYOUT=\"{k}\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\n\nBACKSPACE=\"guess\"\n").as_bytes(),
+            &file,
+        )?;
+    }
+    Ok(())
+}
+
+/// config.txt and cmdline.txt edits, and the new disk identifier in `root=`.
+/// `partuuids`: the `PARTUUID=xxxxxxxx-` prefix to replace in cmdline.txt, and its new value.
+fn apply_boot(region: Region, plan: &Plan, partuuids: Option<(String, String)>) -> Result<()> {
+    let mut fat = Fat::open(region)?;
+    let boot = BootFiles::read(&fat)?;
+    let (config, mut cmdline) = boot.edited(plan)?;
+    if let Some((old, new)) = partuuids {
+        cmdline = cmdline.replace(&old, &new);
+    }
+    fat.write("/config.txt", config.as_bytes())?;
+    fat.write("/cmdline.txt", cmdline.as_bytes())?;
+    fat.close()
+}
+
+/// The boot partition's files a plan edits, and the overlays it may name.
+pub struct BootFiles {
+    pub config: String,
+    pub cmdline: String,
+    pub overlays: Vec<String>,
+}
+
+impl BootFiles {
+    pub fn read(fat: &Fat) -> Result<BootFiles> {
+        let overlays = fat
+            .read_dir("/overlays")
+            .map(|v| {
+                v.into_iter()
+                    .filter_map(|e| e.name.strip_suffix(".dtbo").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(BootFiles {
+            config: String::from_utf8_lossy(&fat.read("/config.txt")?).into_owned(),
+            cmdline: String::from_utf8_lossy(&fat.read("/cmdline.txt")?).into_owned(),
+            overlays,
+        })
+    }
+
+    /// config.txt and cmdline.txt with the plan's edits, overlays checked.
+    pub fn edited(&self, plan: &Plan) -> Result<(String, String)> {
+        let mut config = ConfigTxt::parse(&self.config);
+        let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
+        for e in &plan.config_txt {
+            let section = |s: &str| Section::new(s).map_err(edit);
+            match e {
+                ConfigEdit::Set {
+                    section: s,
+                    key,
+                    value,
+                } => config.set(&section(s)?, key, value),
+                ConfigEdit::Overlay {
+                    section: s,
+                    overlay,
+                } => {
+                    let (name, params) = parse_overlay(overlay);
+                    check_overlay(&name, &self.overlays).map_err(edit)?;
+                    config.add_overlay(&section(s)?, &name, &params)
+                }
+                ConfigEdit::Dtparam { section: s, param } => {
+                    let (name, value) = param.split_once('=').unwrap_or((param, "on"));
+                    config.set_dtparam(&section(s)?, name, value)
+                }
+                ConfigEdit::Line { section: s, line } => config.add_line(&section(s)?, line),
+            }
+            .map_err(edit)?;
+        }
+        let mut cmdline = Cmdline::parse(&self.cmdline)
+            .map_err(|e| Error::invalid(format!("boot partition cmdline.txt: {e}")))?;
+        for t in &plan.cmdline_remove {
+            cmdline.remove(t);
+        }
+        for t in &plan.cmdline_add {
+            match t.split_once('=') {
+                Some((k, v)) => cmdline.set(k, v),
+                None => cmdline.add_flag(t),
+            }
+            .map_err(|e| Error::invalid(format!("node {}: cmdline.txt: {e}", plan.node)))?;
+        }
+        Ok((config.render(), cmdline.render()))
+    }
+}

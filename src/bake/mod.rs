@@ -1,0 +1,440 @@
+//! `pibake build`: each node's plan applied to the base image, written out as files.
+//!
+//! The base is read, never written. Each node's plan is applied to an overlay of the
+//! cached raw base (its writes kept in memory as pages, see `image::region`); the node's
+//! files (raw, compressed, bmap) are then made from the base plus those pages, under
+//! temporary names, and renamed when all of them are complete. What the image does by
+//! itself on first boot is described in the README ("What a built node does on first
+//! boot").
+
+mod apply;
+pub mod hostkeys;
+mod outputs;
+mod progress;
+pub mod systemd;
+pub mod users;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub use apply::BootFiles;
+
+use crate::error::{Error, IoContext, Result};
+use crate::inspect::{Report, inspect, stack_name};
+use crate::inventory::Inventory;
+use crate::plan::{Plan, plans};
+use outputs::Outputs;
+use pibake_image::base::{self, CacheOptions};
+use pibake_image::chunks::NodeImage;
+use pibake_image::codec::Codec;
+use pibake_image::partition::DiskId;
+use pibake_image::region::Region;
+
+/// Releases whose first-boot mechanics pibake knows (see the reference notes).
+const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie"];
+/// Where units that first-boot packages bring are listed, to be enabled after install.
+const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
+/// Memory the build may use, whatever the node count: jobs are capped to stay under it.
+const MEMORY_BUDGET: u64 = 512 << 20;
+
+pub struct Options {
+    pub out: PathBuf,
+    /// Per-node host keys live here (`<cluster dir>/.pibake/state` by default).
+    pub state: PathBuf,
+    pub cache: CacheOptions,
+    /// Timestamp for everything the build writes: `SOURCE_DATE_EPOCH`, else the base
+    /// root filesystem's last write time (so rebuilds are byte-identical).
+    pub time: Option<i64>,
+    /// Nodes built at once; 0 means one per core.
+    pub jobs: usize,
+    /// Write `<node>.img.bmap` beside each raw image.
+    pub bmap: bool,
+    /// What to write per node: raw `.img`, `.img.zst`, `.img.xz`, in any combination.
+    pub formats: Vec<OutputFormat>,
+    /// Also record each file's plain sha256 in the manifest (reads every file in full).
+    pub sha256: bool,
+    /// Progress bars on stderr (drawn only when it is a terminal).
+    pub progress: bool,
+}
+
+/// An output format of `build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum OutputFormat {
+    /// A raw, sparse `.img` (a reflink clone of the base where the filesystem can)
+    Raw,
+    /// `.img.zst` made from the base's zstd frames, recompressing only changed chunks
+    Zst,
+    /// `.img.xz` made from the base's xz streams, recompressing only changed chunks
+    Xz,
+}
+
+impl OutputFormat {
+    fn codec(self) -> Option<Codec> {
+        match self {
+            OutputFormat::Raw => None,
+            OutputFormat::Zst => Some(Codec::Zstd),
+            OutputFormat::Xz => Some(Codec::Xz),
+        }
+    }
+}
+
+/// One built node.
+#[derive(Debug, serde::Serialize)]
+pub struct Built {
+    pub node: String,
+    /// The first of its files (the raw image when one was asked for).
+    pub image: PathBuf,
+    pub files: Vec<PathBuf>,
+    #[serde(skip)]
+    sha256: Vec<Option<String>>,
+    #[serde(serialize_with = "as_text")]
+    pub disk_id: DiskId,
+    /// The raw image's size and digest (see `image::chunks`), whatever the format.
+    pub size: u64,
+    pub sha256_4m: String,
+    /// Bytes of the image the plan wrote (whole 4 KiB pages).
+    pub bytes_changed: u64,
+}
+
+/// A value as its `Display` text, the way manifests and `--json` show disk identifiers.
+fn as_text<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks running builds to stop: no further node starts, and nodes in progress remove
+/// their temporary files instead of renaming them. Safe to call from a signal handler.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+fn interrupted_error() -> Error {
+    Error::invalid("interrupted; no node's files were left under a final name".to_string())
+}
+
+/// Builds the named nodes (all when empty) into `opts.out`.
+pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Built>> {
+    let base_path = match &inv.file.base {
+        Some(b) => inv.dir.join(b),
+        None => {
+            return Err(inv
+                .source
+                .error_at("cluster", "no `base:` image to build from"));
+        }
+    };
+    if !base_path.exists() {
+        return Err(inv.source.error_at(
+            "base",
+            &format!("the base image {} does not exist", base_path.display()),
+        ));
+    }
+    let base = base::prepare(&base_path, &opts.cache)?;
+    let base_sha = base.source_sha256()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = inspect(&base.raw)?;
+    check_release(&report, &base_path)?;
+    let stack = stack_name(&report.network.stack).map(str::to_string);
+    let all = plans(inv, nodes, stack.as_deref())?;
+    std::fs::create_dir_all(&opts.out).at(&opts.out)?;
+    let out = Outputs::prepare(&base.raw, &base_sha, &opts.cache.dir()?, opts, cores)?;
+    for p in &all {
+        for f in out.files(&p.node) {
+            // Left by an earlier build that was killed: never a final name, safe to drop.
+            let _ = std::fs::remove_file(outputs::part_name(&f));
+        }
+    }
+    check_space(&out, &base.raw, &all, opts)?;
+    let jobs = match opts.jobs {
+        0 => cores,
+        n => n,
+    }
+    .min((MEMORY_BUDGET / out.memory_per_job()) as usize)
+    .clamp(1, all.len().max(1));
+
+    // Every node's keys first: each image carries the whole cluster's known_hosts.
+    let mut keys = BTreeMap::new();
+    for n in &inv.nodes {
+        keys.insert(n.name.clone(), hostkeys::ensure(&opts.state, &n.name)?);
+    }
+    let known_hosts = known_hosts(inv, &keys);
+    let cluster_key = if inv.file.admin.node_ssh {
+        Some(hostkeys::cluster_user_key(&opts.state)?)
+    } else {
+        None
+    };
+    let bars = progress::Bars::new(opts.progress, all.len(), jobs);
+    let next = AtomicUsize::new(0);
+    // Each worker takes the next node; results land in plan order, whatever the timing.
+    let mut results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|w| {
+                let (bars, next, all, keys, known_hosts) =
+                    (&bars, &next, &all, &keys, &known_hosts);
+                let (out, report, base, cluster_key) = (&out, &report, &base, &cluster_key);
+                s.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(plan) = all.get(i) else { break done };
+                        if interrupted() {
+                            done.push((i, Err(interrupted_error())));
+                            continue;
+                        }
+                        let node = Node {
+                            plan,
+                            keys: &keys[&plan.node],
+                            known_hosts,
+                            cluster_key: cluster_key.as_ref(),
+                        };
+                        let r = build_node(inv, &node, &base.raw, report, out, opts, &|stage| {
+                            bars.stage(w, &plan.node, stage)
+                        });
+                        bars.done(w, &plan.node, r.is_ok());
+                        done.push((i, r));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    bars.finish();
+    results.sort_by_key(|(i, _)| *i);
+    let mut built = Vec::new();
+    let mut failed = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(b) => built.push(b),
+            Err(e) => failed.push(format!("{}: {e}", all[i].node)),
+        }
+    }
+    if interrupted() {
+        return Err(interrupted_error());
+    }
+    if !failed.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} of {} node(s) failed (the others were built):\n  {}",
+            failed.len(),
+            all.len(),
+            failed.join("\n  ")
+        )));
+    }
+    write_client_files(inv, &known_hosts, opts)?;
+    write_manifest(inv, &all, &built, (&base_path, &base_sha), &keys, opts)?;
+    Ok(built)
+}
+
+/// Refuses to start when the output directory's filesystem cannot hold every node's
+/// files (counting the space that files being replaced will give back).
+fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let per_node = out.bytes_per_node(base)?;
+    let need = per_node * all.len() as u64;
+    let replaced: u64 = all
+        .iter()
+        .flat_map(|p| out.files(&p.node))
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.blocks() * 512)
+        .sum();
+    let free = outputs::free_space(&opts.out)? + replaced;
+    if need <= free {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(Error::invalid(format!(
+        "{}: {} node(s) need about {:.2} GiB ({:.2} GiB each) and its filesystem has {:.2} GiB free",
+        opts.out.display(),
+        all.len(),
+        gib(need),
+        gib(per_node),
+        gib(free)
+    ))
+    .with_hint(
+        "free some space, build fewer nodes at a time (--node), write compressed images (--format zst), or build onto a filesystem with reflinks (btrfs, XFS), where raw images share the base's blocks",
+    ))
+}
+
+fn check_release(r: &Report, path: &Path) -> Result<()> {
+    match r.os.codename.as_deref() {
+        Some(c) if RELEASES.contains(&c) => Ok(()),
+        Some(c) => Err(Error::unsupported(format!(
+            "{}: release `{c}` is not one pibake knows ({})",
+            path.display(),
+            RELEASES.join(", ")
+        ))
+        .with_hint(
+            "its first-boot mechanics may differ; use a bullseye, bookworm or trixie image",
+        )),
+        None => Err(Error::invalid(format!(
+            "{}: no VERSION_CODENAME in the root's os-release; not a Raspberry Pi OS image",
+            path.display()
+        ))),
+    }
+}
+
+/// `known_hosts` lines for every node: name, fqdn and addresses, each key type.
+fn known_hosts(inv: &Inventory, keys: &BTreeMap<String, Vec<hostkeys::HostKey>>) -> String {
+    let mut s = String::new();
+    for n in &inv.nodes {
+        let mut names = vec![n.name.clone()];
+        if let Some(d) = inv.domain() {
+            names.push(format!("{}.{d}", n.name));
+        }
+        names.extend(n.addresses.values().map(|a| a.to_string()));
+        for k in &keys[&n.name] {
+            s.push_str(&format!("{} {}\n", names.join(","), k.public));
+        }
+    }
+    s
+}
+
+/// `known_hosts` and `ssh_config` for the admin's own machine, next to the images.
+fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Result<()> {
+    let out = opts.out.canonicalize().at(&opts.out)?;
+    let kh = out.join("known_hosts");
+    std::fs::write(&kh, known_hosts).at(&kh)?;
+    let mut cfg = format!("# ssh -F {} NODE\n", out.join("ssh_config").display());
+    for n in &inv.nodes {
+        if let Some(a) = n.addresses.values().next() {
+            cfg.push_str(&format!(
+                "Host {}\n    HostName {a}\n    User {}\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+                n.name,
+                inv.file.admin.name,
+                kh.display()
+            ));
+        }
+    }
+    let path = out.join("ssh_config");
+    std::fs::write(&path, cfg).at(&path)
+}
+
+/// `manifest.json` in the output directory: what was built from what, reproducibly (no
+/// times, no paths outside the output directory but the base's name).
+fn write_manifest(
+    inv: &Inventory,
+    plans: &[Plan],
+    built: &[Built],
+    (base, base_sha): (&Path, &str),
+    keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
+    opts: &Options,
+) -> Result<()> {
+    let nodes: Vec<serde_json::Value> = plans
+        .iter()
+        .zip(built)
+        .map(|(p, b)| {
+            let files = b
+                .files
+                .iter()
+                .zip(&b.sha256)
+                .map(|(path, sha)| {
+                    let size = std::fs::metadata(path).at(path)?.len();
+                    let mut f = serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size });
+                    if let Some(sha) = sha {
+                        f["sha256"] = sha.as_str().into();
+                    }
+                    Ok(f)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let image = serde_json::json!({ "size": b.size, "sha256_4m": b.sha256_4m });
+            let fingerprints: Vec<serde_json::Value> = keys[&p.node]
+                .iter()
+                .map(|k| {
+                    let fp = ssh_key::PublicKey::from_openssh(&k.public).map(|pk| pk.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
+                    serde_json::json!({ "type": k.kind, "fingerprint": fp })
+                })
+                .collect();
+            Ok(serde_json::json!({
+                "node": p.node, "role": p.role, "disk_id": b.disk_id.to_string(), "image": image, "files": files,
+                "host_keys": fingerprints,
+                "changes": {
+                    "files": p.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                    "dirs": p.dirs.iter().map(|d| &d.path).collect::<Vec<_>>(),
+                    "symlinks": p.symlinks.iter().map(|l| &l.path).collect::<Vec<_>>(),
+                    "blocks": p.blocks.iter().map(|l| &l.path).collect::<Vec<_>>(),
+                    "config_txt": p.config_txt.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                    "cmdline_add": p.cmdline_add, "cmdline_remove": p.cmdline_remove,
+                    "services": p.services, "user": p.user.name,
+                },
+            }))
+        })
+        .collect::<Result<_>>()?;
+    // A partial build (`--node`) keeps the other nodes' entries of an earlier manifest.
+    let path = opts.out.join("manifest.json");
+    let earlier: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["nodes"].as_array().cloned())
+        .unwrap_or_default();
+    let mut nodes: Vec<serde_json::Value> = earlier
+        .into_iter()
+        .filter(|e| !plans.iter().any(|p| e["node"] == p.node.as_str()))
+        .chain(nodes)
+        .collect();
+    let order = |v: &serde_json::Value| {
+        inv.nodes
+            .iter()
+            .position(|n| v["node"] == n.name.as_str())
+            .unwrap_or(usize::MAX)
+    };
+    nodes.sort_by_key(order);
+    let manifest = serde_json::json!({
+        "pibake": env!("CARGO_PKG_VERSION"),
+        "cluster": inv.file.cluster,
+        "base": { "file": base.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": base_sha },
+        "nodes": nodes,
+    });
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::invalid(format!("manifest: {e}")))?;
+    let tmp = opts.out.join(".manifest.json.part");
+    std::fs::write(&tmp, format!("{text}\n")).at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)
+}
+
+/// What one node's image gets besides its plan: its host keys, the cluster's
+/// known_hosts, and the admin's cluster key pair when nodes trust each other.
+struct Node<'a> {
+    plan: &'a Plan,
+    keys: &'a [hostkeys::HostKey],
+    known_hosts: &'a str,
+    cluster_key: Option<&'a (String, String)>,
+}
+
+fn build_node(
+    inv: &Inventory,
+    node: &Node,
+    base: &Path,
+    report: &Report,
+    out: &Outputs,
+    opts: &Options,
+    stage: &dyn Fn(&'static str),
+) -> Result<Built> {
+    stage("applying the plan");
+    let (whole, overlay) = Region::overlay(base)?;
+    let disk_id = apply::apply(inv, node, &whole, report, opts.time)?;
+    drop(whole);
+    let image = NodeImage {
+        base,
+        index: &out.index,
+        pages: overlay.take_pages(),
+    };
+    stage("writing files");
+    let w = out.write(&node.plan.node, &image)?;
+    Ok(Built {
+        node: node.plan.node.clone(),
+        image: w.files[0].clone(),
+        files: w.files,
+        sha256: w.sha256,
+        disk_id,
+        size: w.size,
+        sha256_4m: w.digest,
+        bytes_changed: w.bytes_written,
+    })
+}

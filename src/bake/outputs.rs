@@ -1,0 +1,180 @@
+//! A built node's files: raw `.img`, `.img.zst`, `.img.xz`, `.img.bmap`, all made from the
+//! base plus the pages the build wrote (see `image::chunks`), each written under a
+//! temporary name and renamed only when every file of the node is complete.
+
+use std::path::{Path, PathBuf};
+
+use super::OutputFormat;
+use crate::error::{Error, IoContext, Result};
+use pibake_image::bmap;
+use pibake_image::chunks::{BaseIndex, NodeImage, digest};
+use pibake_image::codec::Codec;
+use pibake_image::frames::BaseFrames;
+use pibake_image::sparse::can_reflink;
+
+/// What every node's outputs are made from, prepared once per build.
+pub struct Outputs {
+    pub index: BaseIndex,
+    frames: Vec<BaseFrames>,
+    raw: bool,
+    bmap: bool,
+    sha256: bool,
+    dir: PathBuf,
+}
+
+/// One node's finished files and the digest of its image.
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    /// sha256 of each file, when asked for.
+    pub sha256: Vec<Option<String>>,
+    pub digest: String,
+    pub size: u64,
+    pub bytes_written: u64,
+}
+
+impl Outputs {
+    /// The base's chunk sums and, per compressed format asked for, its frames (both
+    /// cached under `key`, made on `jobs` threads the first time).
+    pub fn prepare(
+        base: &Path,
+        key: &str,
+        cache_dir: &Path,
+        opts: &super::Options,
+        jobs: usize,
+    ) -> Result<Outputs> {
+        let index = BaseIndex::prepare(base, key, cache_dir, jobs)?;
+        let frames = opts
+            .formats
+            .iter()
+            .filter_map(|f| f.codec())
+            .map(|c| BaseFrames::prepare(c, base, key, cache_dir, jobs))
+            .collect::<pibake_image::Result<_>>()?;
+        Ok(Outputs {
+            index,
+            frames,
+            raw: opts.formats.contains(&OutputFormat::Raw),
+            bmap: opts.bmap,
+            sha256: opts.sha256,
+            dir: opts.out.clone(),
+        })
+    }
+
+    /// Memory one node's output work needs at most: a chunk buffer and an encoder per
+    /// compressed format (pages are a few MiB and counted in the margin).
+    pub fn memory_per_job(&self) -> u64 {
+        (16 << 20) + self.frames.iter().map(|f| f.codec.memory()).sum::<u64>()
+    }
+
+    /// Disk space one node's files take: the compressed files are about the size of the
+    /// base's frames; a raw image shares the base's blocks on a reflink filesystem and
+    /// takes a full sparse copy elsewhere.
+    pub fn bytes_per_node(&self, base: &Path) -> Result<u64> {
+        let mut need: u64 = self.frames.iter().map(BaseFrames::total).sum();
+        if self.raw {
+            need += if can_reflink(base, &self.dir)? {
+                // The pages a build writes: a generous bound for what a plan changes.
+                64 << 20
+            } else {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata(base).at(base)?.blocks() * 512
+            };
+        }
+        Ok(need)
+    }
+
+    /// The node's files, with their final names.
+    pub fn files(&self, node: &str) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if self.raw {
+            v.push(self.dir.join(format!("{node}.img")));
+            if self.bmap {
+                v.push(self.dir.join(format!("{node}.img.bmap")));
+            }
+        }
+        for f in &self.frames {
+            v.push(self.dir.join(format!("{node}.img.{}", f.codec.suffix())));
+        }
+        v
+    }
+
+    /// Writes every file of the node; on any failure none of them appears.
+    pub fn write(&self, node: &str, image: &NodeImage) -> Result<Written> {
+        let finals = self.files(node);
+        let parts: Vec<PathBuf> = finals.iter().map(|f| part_name(f)).collect();
+        let result = self.write_parts(image, &parts);
+        if result.is_err() || super::interrupted() {
+            for p in &parts {
+                let _ = std::fs::remove_file(p);
+            }
+            return match result {
+                Err(e) => Err(e),
+                Ok(_) => Err(super::interrupted_error()),
+            };
+        }
+        let (digest, size) = result?;
+        let sha256 = parts
+            .iter()
+            .map(|p| {
+                self.sha256
+                    .then(|| pibake_image::base::sha256_file(p, false))
+                    .transpose()
+            })
+            .collect::<pibake_image::Result<_>>()?;
+        for (p, f) in parts.iter().zip(&finals) {
+            std::fs::rename(p, f).at(f)?;
+        }
+        Ok(Written {
+            files: finals,
+            sha256,
+            digest,
+            size,
+            bytes_written: image.written_bytes(),
+        })
+    }
+
+    fn write_parts(&self, image: &NodeImage, parts: &[PathBuf]) -> Result<(String, u64)> {
+        let codecs: Vec<Codec> = self.frames.iter().map(|f| f.codec).collect();
+        let changed = image.changed(&codecs)?;
+        let sums = image.all_sums(&changed);
+        let mut parts = parts.iter();
+        if self.raw {
+            let raw = parts.next().expect("a part per file");
+            image.write_raw(raw)?;
+            if self.bmap {
+                let p = parts.next().expect("a part per file");
+                let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));
+                std::fs::write(p, text).at(p)?;
+            }
+        }
+        for (slot, f) in self.frames.iter().enumerate() {
+            if super::interrupted() {
+                return Err(super::interrupted_error());
+            }
+            let p = parts.next().expect("a part per file");
+            f.write_node(sums.len(), &changed, slot, p)?;
+        }
+        Ok((digest(&sums), self.index.len))
+    }
+}
+
+/// The temporary name of an output: hidden, and never one a final name could have.
+pub fn part_name(f: &Path) -> PathBuf {
+    let name = f
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    f.with_file_name(format!(".{name}.part"))
+}
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir`.
+pub fn free_space(dir: &Path) -> Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("{}: a path with a NUL byte", dir.display())))?;
+    // SAFETY: statvfs fills the struct it is given from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::io(dir, std::io::Error::last_os_error()));
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}

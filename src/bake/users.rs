@@ -1,0 +1,208 @@
+//! The admin account, made offline the way `userconf` and `cancel-rename` would.
+//!
+//! Raspberry Pi OS images carry a first user (UID 1000, `pi`) with no usable password and
+//! a first-boot wizard that asks for one. The build renames that user completely
+//! (passwd, shadow, group, gshadow, subuid, subgid, sudoers, the home directory), sets the
+//! password hash (or `*`: no password login), writes `authorized_keys` (0700 `.ssh`,
+//! 0600 file, owned by the user; with `node_ssh`, also the cluster key pair so the nodes
+//! trust each other) and turns the wizard off (`userconfig.service` disabled,
+//! its sshd banner removed, `getty@tty1` enabled) so the node boots into a usable system.
+
+use super::systemd;
+use crate::error::{Error, Result};
+use crate::plan::UserPlan;
+use pibake_ext4::{Ext4, Meta};
+
+const UID: u32 = 1000;
+
+/// Rewrites the lines of a colon-separated file.
+fn edit_lines(text: &str, mut f: impl FnMut(Vec<String>) -> Option<Vec<String>>) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let fields: Vec<String> = line.split(':').map(str::to_string).collect();
+        if let Some(fields) = f(fields) {
+            out.push_str(&fields.join(":"));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A file of the image with its mode and owner, to be written back the same way.
+fn read_keep(fs: &Ext4, path: &str) -> Result<Option<(String, Meta)>> {
+    if !fs.exists(path)? {
+        return Ok(None);
+    }
+    let st = fs.stat(path)?;
+    Ok(Some((
+        String::from_utf8_lossy(&fs.read(path)?).into_owned(),
+        Meta::new(st.mode, st.uid, st.gid),
+    )))
+}
+
+fn write_keep(fs: &mut Ext4, path: &str, text: &str, meta: Meta) -> Result<()> {
+    Ok(fs.write_file(path, text.as_bytes(), &meta)?)
+}
+
+/// Renames a name in a comma-separated member list.
+fn rename_member(list: &str, old: &str, new: &str) -> String {
+    list.split(',')
+        .filter(|m| !m.is_empty())
+        .map(|m| if m == old { new } else { m })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Applies the admin account; `days` is the build date in days since 1970 (shadow's
+/// last-change field).
+/// `cluster_key`: the admin's cluster key pair (private, public) when nodes trust each other.
+pub fn apply(
+    fs: &mut Ext4,
+    user: &UserPlan,
+    days: i64,
+    cluster_key: Option<&(String, String)>,
+) -> Result<()> {
+    let (passwd, pmeta) = read_keep(fs, "/etc/passwd")?.ok_or_else(|| {
+        Error::invalid("the image has no /etc/passwd; is it a Raspberry Pi OS root?")
+    })?;
+    let old = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2) == Some(&"1000")).then(|| f[0].to_string())
+    });
+    let new = user.name.as_str();
+    let Some(old) = old else {
+        return Err(Error::unsupported(format!(
+            "the image has no first user (UID {UID}) to turn into `{new}`; pibake renames the image's own user rather than adding one"
+        )));
+    };
+    let home = format!("/home/{new}");
+    write_keep(
+        fs,
+        "/etc/passwd",
+        &edit_lines(&passwd, |mut f| {
+            if f.len() >= 7 && f[0] == old {
+                f[0] = new.to_string();
+                f[5] = home.clone();
+            }
+            Some(f)
+        }),
+        pmeta,
+    )?;
+    let hash = user
+        .password_hash
+        .clone()
+        .unwrap_or_else(|| "*".to_string());
+    if let Some((shadow, meta)) = read_keep(fs, "/etc/shadow")? {
+        write_keep(
+            fs,
+            "/etc/shadow",
+            &edit_lines(&shadow, |mut f| {
+                if f.len() >= 3 && f[0] == old {
+                    f[0] = new.to_string();
+                    f[1] = hash.clone();
+                    f[2] = days.to_string();
+                }
+                Some(f)
+            }),
+            meta,
+        )?;
+    }
+    for (path, members) in [("/etc/group", 3), ("/etc/gshadow", 3)] {
+        if let Some((text, meta)) = read_keep(fs, path)? {
+            write_keep(
+                fs,
+                path,
+                &edit_lines(&text, |mut f| {
+                    if f.len() > members {
+                        if f[0] == old {
+                            f[0] = new.to_string();
+                        }
+                        f[members] = rename_member(&f[members], &old, new);
+                        if f[0] == "sudo" {
+                            let mut m: Vec<String> = f[members]
+                                .split(',')
+                                .filter(|x| !x.is_empty() && *x != new)
+                                .map(str::to_string)
+                                .collect();
+                            if user.sudo {
+                                m.push(new.to_string());
+                            }
+                            f[members] = m.join(",");
+                        }
+                    }
+                    Some(f)
+                }),
+                meta,
+            )?;
+        }
+    }
+    for path in ["/etc/subuid", "/etc/subgid"] {
+        if let Some((text, meta)) = read_keep(fs, path)? {
+            write_keep(
+                fs,
+                path,
+                &edit_lines(&text, |mut f| {
+                    if f.first() == Some(&old) {
+                        f[0] = new.to_string();
+                    }
+                    Some(f)
+                }),
+                meta,
+            )?;
+        }
+    }
+    let sudoers = "/etc/sudoers.d/010_pi-nopasswd";
+    if let Some((text, meta)) = read_keep(fs, sudoers)? {
+        if user.sudo {
+            let text: String = text
+                .lines()
+                .map(|l| match l.strip_prefix(&format!("{old} ")) {
+                    Some(rest) => format!("{new} {rest}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            write_keep(fs, sudoers, &text, meta)?;
+        } else {
+            fs.remove(sudoers)?;
+        }
+    }
+    if old != new && fs.exists(&format!("/home/{old}"))? {
+        fs.rename(&format!("/home/{old}"), &home)?;
+    }
+    if !fs.exists(&home)? {
+        fs.mkdir_p(&home, &Meta::new(0o700, UID, UID))?;
+    }
+    fs.mkdir_p(&format!("{home}/.ssh"), &Meta::new(0o700, UID, UID))?;
+    let mut keys: String = user.ssh_keys.iter().map(|k| format!("{k}\n")).collect();
+    if let Some((private, public)) = cluster_key {
+        fs.write_file(
+            &format!("{home}/.ssh/id_ed25519"),
+            private.as_bytes(),
+            &Meta::new(0o600, UID, UID),
+        )?;
+        fs.write_file(
+            &format!("{home}/.ssh/id_ed25519.pub"),
+            format!("{public}\n").as_bytes(),
+            &Meta::new(0o644, UID, UID),
+        )?;
+        keys.push_str(&format!("{public}\n"));
+    }
+    fs.write_file(
+        &format!("{home}/.ssh/authorized_keys"),
+        keys.as_bytes(),
+        &Meta::new(0o600, UID, UID),
+    )?;
+
+    // The first-boot rename wizard would otherwise take over tty8 and ask again.
+    systemd::disable(fs, "userconfig.service")?;
+    for p in [
+        "/etc/ssh/sshd_config.d/rename_user.conf",
+        "/var/lib/userconf-pi/autologin",
+    ] {
+        if fs.stat(p).is_ok() {
+            fs.remove(p)?;
+        }
+    }
+    systemd::enable(fs, "getty@tty1.service")?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! A plan as a person reads it: what `pibake plan` prints.
+
+use std::fmt::Write;
+
+use super::Plan;
+
+/// One plan as a person reads it.
+pub fn human(p: &Plan) -> String {
+    let mut s = String::new();
+    let addrs: Vec<String> = p
+        .addresses
+        .iter()
+        .map(|(n, a)| format!("{n} {a}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "node {}{} (role {}, profile {}): {}; network via {}",
+        p.node,
+        if p.spare { " [spare]" } else { "" },
+        p.role,
+        p.profile,
+        if addrs.is_empty() {
+            "no static address".into()
+        } else {
+            addrs.join(", ")
+        },
+        p.network_stack
+    );
+    let _ = writeln!(
+        s,
+        "  user    {} (password {}, {} ssh key(s){})",
+        p.user.name,
+        p.user.password,
+        p.user.ssh_keys.len(),
+        if p.user.sudo { ", sudo" } else { "" }
+    );
+    for d in &p.dirs {
+        let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);
+    }
+    for f in &p.files {
+        let origin = format!("{:?}", f.origin).to_lowercase();
+        let what = match (&f.from, f.secret) {
+            (_, true) => format!("{origin}, secret: content not shown"),
+            (Some(from), _) => format!("{origin} from {from}"),
+            (None, _) => origin,
+        };
+        let _ = writeln!(
+            s,
+            "  file    {:04o} {}:{} {:>7} {}  [{what}]",
+            f.mode,
+            f.uid,
+            f.gid,
+            f.content.len(),
+            f.path
+        );
+    }
+    for l in &p.symlinks {
+        let _ = writeln!(s, "  link    {} -> {}", l.path, l.target);
+    }
+    for b in &p.blocks {
+        let _ = writeln!(
+            s,
+            "  block   {} ({} lines between pibake markers)",
+            b.path,
+            b.content.lines().count()
+        );
+    }
+    for e in &p.config_txt {
+        let _ = writeln!(s, "  config  + {e}");
+    }
+    for t in &p.cmdline_add {
+        let _ = writeln!(s, "  cmdline + {t}");
+    }
+    for t in &p.cmdline_remove {
+        let _ = writeln!(s, "  cmdline - {t}");
+    }
+    for (verb, units) in [
+        ("enable", &p.services.enable),
+        ("disable", &p.services.disable),
+        ("mask", &p.services.mask),
+    ] {
+        if !units.is_empty() {
+            let _ = writeln!(s, "  service {verb} {}", units.join(" "));
+        }
+    }
+    for (k, v) in [
+        ("timezone", &p.locale.timezone),
+        ("locale", &p.locale.locale),
+        ("keyboard", &p.locale.keyboard),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(s, "  {k:<7} {v}");
+        }
+    }
+    for w in &p.warnings {
+        let _ = writeln!(s, "  warning {w}");
+    }
+    s
+}

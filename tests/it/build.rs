@@ -1,0 +1,594 @@
+//! `pibake build` on fixtures of each release: every node of the web cluster builds, both
+//! checkers accept every image, and each baked item reads back through debugfs and mtools.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{
+    Fixture, Release, e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok, tool,
+};
+use pibake::bake::{Options, OutputFormat, build};
+use pibake::inventory::Inventory;
+use pibake_image::base::CacheOptions;
+use sha2::{Digest, Sha256};
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG admin@laptop";
+const HASH: &str = "$6$pibakesalt$XOhqLJoOs11sebuzOz2kOvEtXpOhlUvfTApVuont.s98RScuQUqY5TXt3L7dthjiPyjR45EeInI5rE/dpeKm4/";
+
+/// The web cluster, with an admin named `admin` (so the image's `pi` is renamed).
+fn cluster(dir: &Path, base: &Path) -> PathBuf {
+    let text = format!(
+        "cluster: webfarm\nbase: {}\nnetworks:\n  lan: {{ subnet: 192.168.50.0/24, gateway: 192.168.50.1, dns: [192.168.50.1], domain: web.lan, first: 192.168.50.10 }}\nadmin:\n  name: admin\n  password_hash: '{HASH}'\n  ssh_keys: [\"{KEY}\"]\nroles:\n  head: {{ profile: web-head }}\n  worker: {{ profile: web-worker }}\nnodes:\n  - {{ name: lb, role: head }}\n  - {{ name: \"web[01-02]\", role: worker }}\nvars: {{ site_title: Test, admin_subnet: 192.168.1.0/24 }}\n",
+        base.display()
+    );
+    let path = dir.join("cluster.yaml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn options(dir: &Path) -> Options {
+    Options {
+        out: dir.join("out"),
+        state: dir.join("state"),
+        cache: CacheOptions {
+            dir: Some(dir.join("cache")),
+            progress: false,
+        },
+        time: None,
+        jobs: 0,
+        bmap: false,
+        formats: vec![OutputFormat::Raw],
+        sha256: false,
+        progress: false,
+    }
+}
+
+/// debugfs against the root partition of a built image.
+fn debugfs(image: &Path, root_offset: u64, request: &str) -> String {
+    let out = tool("debugfs")
+        .args([
+            "-R",
+            request,
+            &format!("{}?offset={root_offset}", image.display()),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mtype(image: &Path, boot_offset: u64, file: &str) -> String {
+    let out = tool("mtype")
+        .args([
+            "-i",
+            &format!("{}@@{boot_offset}", image.display()),
+            &format!("::/{file}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(p: &Path) -> Vec<u8> {
+    Sha256::digest(fs::read(p).unwrap()).to_vec()
+}
+
+#[test]
+fn every_node_builds_on_every_release_and_reads_back() {
+    for release in Release::ALL {
+        let f = Fixture::new(release);
+        let work = tempfile::tempdir().unwrap();
+        let base_sum = sha256(&f.image);
+        let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+        let opts = options(work.path());
+        let built = build(&inv, &[], &opts).unwrap();
+        assert_eq!(built.len(), 3);
+        let name = format!("{release:?}");
+        for b in &built {
+            e2fsck_clean(&b.image, f.root_offset);
+            fsck_fat_clean(&b.image, f.boot_offset, f.boot_size);
+            let d = |r: &str| debugfs(&b.image, f.root_offset, r);
+
+            assert_eq!(d("cat /etc/hostname"), format!("{}\n", b.node));
+            let hosts = d("cat /etc/hosts");
+            assert!(
+                hosts.contains(&format!("127.0.1.1\t{0}.web.lan {0}\n", b.node))
+                    && hosts.contains("192.168.50.12\tweb02.web.lan web02"),
+                "{name}: {hosts}"
+            );
+
+            // The image's user `pi` became `admin`, completely.
+            let passwd = d("cat /etc/passwd");
+            assert!(
+                passwd.contains("admin:x:1000:1000:,,,:/home/admin:/bin/bash")
+                    && !passwd.contains("pi:x"),
+                "{name}: {passwd}"
+            );
+            assert!(d("cat /etc/shadow").contains(&format!("admin:{HASH}:")));
+            let group = d("cat /etc/group");
+            assert!(
+                group.contains("admin:x:1000:")
+                    && group.contains("sudo:x:27:admin")
+                    && group.contains("adm:x:4:admin"),
+                "{name}: {group}"
+            );
+            assert!(d("cat /etc/gshadow").contains("sudo:*::admin"));
+            assert_eq!(
+                d("cat /etc/sudoers.d/010_pi-nopasswd"),
+                "admin ALL=(ALL) NOPASSWD: ALL\n"
+            );
+            assert!(
+                d("stat /home/pi").is_empty(),
+                "{name}: /home/pi still there"
+            );
+            assert!(
+                d("cat /home/admin/.bashrc").contains("bashrc"),
+                "{name}: the home directory moved with its contents"
+            );
+            let ssh = d("stat /home/admin/.ssh");
+            assert!(
+                ssh.contains("Mode:  0700") && ssh.contains("User:  1000"),
+                "{name}: {ssh}"
+            );
+            let keys = d("stat /home/admin/.ssh/authorized_keys");
+            assert!(
+                keys.contains("Mode:  0600") && keys.contains("User:  1000"),
+                "{name}: {keys}"
+            );
+            assert_eq!(
+                d("cat /home/admin/.ssh/authorized_keys"),
+                format!("{KEY}\n")
+            );
+
+            // sshd on, with this node's persistent host keys.
+            let wants = d("ls /etc/systemd/system/multi-user.target.wants");
+            assert!(
+                wants.contains("ssh.service") && wants.contains("pibake-firstboot.service"),
+                "{name}: {wants}"
+            );
+            assert!(
+                d("stat /etc/systemd/system/multi-user.target.wants/ssh.service")
+                    .contains("/systemd/system/ssh.service")
+            );
+            let key = d("stat /etc/ssh/pibake/ssh_host_ed25519_key");
+            assert!(
+                key.contains("Mode:  0600") && key.contains("User:     0"),
+                "{name}: {key}"
+            );
+            assert!(
+                d("cat /etc/ssh/sshd_config.d/10-pibake-hostkeys.conf")
+                    .contains("HostKey /etc/ssh/pibake/ssh_host_ed25519_key")
+            );
+            let state_pub = fs::read_to_string(
+                work.path()
+                    .join("state")
+                    .join(&b.node)
+                    .join("ssh_host_ed25519_key.pub"),
+            )
+            .unwrap();
+            assert_eq!(d("cat /etc/ssh/pibake/ssh_host_ed25519_key.pub"), state_pub);
+            assert!(d("cat /etc/ssh/ssh_known_hosts").contains(state_pub.trim()));
+
+            // Timezone as raspi-config leaves it (the shipped base profile sets Etc/UTC).
+            assert_eq!(d("cat /etc/timezone"), "Etc/UTC\n");
+            assert!(
+                d("stat /etc/localtime")
+                    .contains("Fast link dest: \"/usr/share/zoneinfo/Etc/UTC\"")
+            );
+
+            // The network, for the stack this release uses.
+            if release == Release::Bullseye {
+                let conf = d("cat /etc/dhcpcd.conf");
+                assert!(
+                    conf.starts_with("hostname\n")
+                        && conf.contains("interface eth0\nstatic ip_address=192.168.50."),
+                    "{name}: {conf}"
+                );
+            } else {
+                let nm = d("stat /etc/NetworkManager/system-connections/pibake-eth0.nmconnection");
+                assert!(
+                    nm.contains("Mode:  0600") && nm.contains("User:     0"),
+                    "{name}: {nm}"
+                );
+            }
+            if release == Release::Trixie {
+                assert!(
+                    d("cat /etc/cloud/cloud.cfg.d/99-pibake.cfg")
+                        .contains("network: {config: disabled}")
+                );
+            }
+
+            // Boot configuration and a disk identifier of its own, everywhere it is named.
+            let id = &b.disk_id.to_string();
+            let cmdline = mtype(&b.image, f.boot_offset, "cmdline.txt");
+            assert!(
+                cmdline.contains(&format!("root=PARTUUID={id}-02")),
+                "{name}: {cmdline}"
+            );
+            assert!(d("cat /etc/fstab").contains(&format!("PARTUUID={id}-01")));
+            let mbr = fs::read(&b.image).unwrap();
+            assert_eq!(
+                format!(
+                    "{:08x}",
+                    u32::from_le_bytes(mbr[440..444].try_into().unwrap())
+                ),
+                *id
+            );
+            let config = mtype(&b.image, f.boot_offset, "config.txt");
+            assert_eq!(
+                config.contains("gpu_mem=16"),
+                b.node != "lb",
+                "{name} {}: {config}",
+                b.node
+            );
+        }
+        let lb = &built[0].image;
+        let conf = debugfs(
+            lb,
+            f.root_offset,
+            "cat /etc/apache2/sites-available/pibake-balancer.conf",
+        );
+        assert!(
+            conf.contains("BalancerMember \"http://192.168.50.12:80\""),
+            "{conf}"
+        );
+        assert!(
+            debugfs(
+                lb,
+                f.root_offset,
+                "stat /etc/apache2/mods-enabled/proxy_balancer.load"
+            )
+            .contains("../mods-available/proxy_balancer.load")
+        );
+        assert!(
+            work.path().join("out/known_hosts").exists()
+                && work.path().join("out/ssh_config").exists()
+        );
+
+        // The same node again, state kept: the same bytes. The base never changes.
+        let first = sha256(&built[1].image);
+        let again = build(&inv, &["web01".to_string()], &opts).unwrap();
+        assert_eq!(sha256(&again[0].image), first, "{name}: a rebuild differs");
+        assert_eq!(sha256(&f.image), base_sum, "{name}: the base changed");
+    }
+}
+
+#[test]
+fn a_base_that_is_not_raspberry_pi_os_is_refused_before_any_output() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    // A release pibake does not know: os-release says buster.
+    let whole = pibake_image::region::Region::whole(&f.image, true).unwrap();
+    let mut fs =
+        pibake_ext4::Ext4::open_rw(whole.sub(f.root_offset, f.root_size).unwrap()).unwrap();
+    fs.write_file(
+        "/usr/lib/os-release",
+        b"VERSION_CODENAME=buster\n",
+        &pibake_ext4::Meta::new(0o644, 0, 0),
+    )
+    .unwrap();
+    fs.commit().unwrap();
+    drop(fs);
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let err = build(&inv, &[], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("release `buster` is not one pibake knows"),
+        "{err}"
+    );
+    let out = work.path().join("out");
+    assert!(
+        !out.exists() || fs::read_dir(&out).unwrap().next().is_none(),
+        "outputs appeared"
+    );
+
+    // A file that is no disk image at all.
+    let junk = work.path().join("junk.img");
+    fs::write(&junk, vec![0u8; 1 << 20]).unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &junk)).unwrap();
+    let err = build(&inv, &[], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("junk.img"), "{err}");
+}
+
+#[test]
+fn a_plan_that_does_not_fit_leaves_no_image() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big.bin");
+    fs::write(&big, vec![7u8; 200 << 20]).unwrap();
+    let mut text = fs::read_to_string(cluster(work.path(), &f.image)).unwrap();
+    text = text.replace(
+        "  - { name: lb, role: head }",
+        &format!(
+            "  - {{ name: lb, role: head, files: [{{ path: /srv/big.bin, source: {} }}] }}",
+            big.display()
+        ),
+    );
+    fs::write(work.path().join("cluster.yaml"), text).unwrap();
+    let inv = Inventory::load(&work.path().join("cluster.yaml")).unwrap();
+    let err = build(&inv, &["lb".to_string()], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the filesystem is full"), "{err}");
+    let names: Vec<_> = fs::read_dir(work.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}
+
+/// Every node of every shipped example, on a fixture of each release.
+#[test]
+fn every_node_of_every_example_builds_on_every_release() {
+    for release in Release::ALL {
+        let f = Fixture::new(release);
+        for example in fs::read_dir("examples").unwrap().map(|e| e.unwrap().path()) {
+            let work = tempfile::tempdir().unwrap();
+            let inv = Inventory::load(&example_on(&example, &f.image, work.path())).unwrap();
+            let built = build(&inv, &[], &options(work.path()))
+                .unwrap_or_else(|e| panic!("{release:?} {}: {e}", example.display()));
+            assert_eq!(built.len(), inv.nodes.len());
+            if example.ends_with("portable-cluster") {
+                // node_ssh: every node holds the cluster key pair and trusts its public half.
+                let public =
+                    fs::read_to_string(work.path().join("state/_cluster/id_ed25519.pub")).unwrap();
+                for b in &built {
+                    let key = debugfs(&b.image, f.root_offset, "stat /home/pi/.ssh/id_ed25519");
+                    assert!(
+                        key.contains("Mode:  0600") && key.contains("User:  1000"),
+                        "{key}"
+                    );
+                    assert!(
+                        debugfs(&b.image, f.root_offset, "cat /home/pi/.ssh/authorized_keys")
+                            .contains(public.trim())
+                    );
+                }
+            }
+            // Both checkers on the first and the last node of each example.
+            for b in [&built[0], &built[built.len() - 1]] {
+                e2fsck_clean(&b.image, f.root_offset);
+                fsck_fat_clean(&b.image, f.boot_offset, f.boot_size);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_number_of_jobs_does_not_change_a_byte() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut outs = Vec::new();
+    for jobs in [1, 3] {
+        let mut opts = options(work.path());
+        opts.out = work.path().join(format!("out-{jobs}"));
+        opts.jobs = jobs;
+        let built = build(&inv, &[], &opts).unwrap();
+        outs.push(built.iter().map(|b| sha256(&b.image)).collect::<Vec<_>>());
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn bmaps_and_the_manifest_check_out_with_independent_tools() {
+    let f = Fixture::new(Release::Trixie);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut opts = options(work.path());
+    opts.bmap = true;
+    opts.sha256 = true;
+    let built = build(&inv, &[], &opts).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(opts.out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["base"]["sha256"],
+        sha256(&f.image)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    for (b, entry) in built.iter().zip(manifest["nodes"].as_array().unwrap()) {
+        assert_eq!(entry["node"], b.node.as_str());
+        let digest: String = sha256(&b.image)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        assert_eq!(
+            entry["files"][0]["file"],
+            format!("{}.img", b.node).as_str()
+        );
+        assert_eq!(entry["files"][0]["sha256"], digest.as_str());
+        assert_eq!(
+            entry["files"][1]["file"],
+            format!("{}.img.bmap", b.node).as_str()
+        );
+        assert_eq!(
+            entry["image"]["size"],
+            fs::metadata(&b.image).unwrap().len()
+        );
+        // The image digest, as the README says coreutils reproduce it.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("split -b 4194304 --filter=sha256sum \"$1\" | cut -c1-64 | sha256sum")
+            .arg("sh")
+            .arg(&b.image)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(entry["image"]["sha256_4m"], &theirs[..64]);
+        assert_eq!(entry["disk_id"], b.disk_id.to_string().as_str());
+        // ssh-keygen agrees on the host key fingerprint.
+        let pubkey = work
+            .path()
+            .join("state")
+            .join(&b.node)
+            .join("ssh_host_ed25519_key.pub");
+        let out = tool("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f", pubkey.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        assert_eq!(entry["host_keys"][0]["fingerprint"], theirs.as_str());
+
+        // bmaptool copies with the bmap, checking every range's checksum.
+        let bmap = b.image.with_extension("img.bmap");
+        let copy = work.path().join(format!("{}.bmaptool.img", b.node));
+        let out = tool("bmaptool")
+            .args([
+                "copy",
+                "--bmap",
+                bmap.to_str().unwrap(),
+                b.image.to_str().unwrap(),
+                copy.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bmaptool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            fs::read(&copy).unwrap() == fs::read(&b.image).unwrap(),
+            "bmaptool's copy differs"
+        );
+    }
+    // pibake verify --manifest: a copy of lb's image matches lb, not web01.
+    let manifest = opts.out.join("manifest.json");
+    let lb = built[0].image.to_str().unwrap();
+    assert!(
+        pibake(&[
+            "verify",
+            lb,
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--node",
+            "lb"
+        ])
+        .status
+        .success()
+    );
+    let wrong = pibake(&[
+        "verify",
+        lb,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--node",
+        "web01",
+    ]);
+    assert!(
+        !wrong.status.success()
+            && String::from_utf8_lossy(&wrong.stderr).contains("are not node web01's image")
+    );
+
+    // pibake verify --bmap catches a changed byte in a mapped range.
+    let copy = work.path().join("lb.bmaptool.img");
+    let bmap = built[0].image.with_extension("img.bmap");
+    assert!(
+        pibake(&[
+            "verify",
+            copy.to_str().unwrap(),
+            "--bmap",
+            bmap.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    use std::os::unix::fs::FileExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .write_all_at(&[0xEE], f.root_offset + 1024)
+        .unwrap();
+    let out = pibake(&[
+        "verify",
+        copy.to_str().unwrap(),
+        "--bmap",
+        bmap.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not match the bmap's checksum"));
+}
+
+#[test]
+fn plan_shows_boot_changes_as_diffs_against_the_base() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let cluster = example_on(
+        Path::new("examples/container-cluster"),
+        &f.image,
+        work.path(),
+    );
+    let cache = work.path().join("cache");
+    let text = pibake_ok(&[
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "plan",
+        cluster.to_str().unwrap(),
+        "--node",
+        "k3s-server",
+    ]);
+    assert!(
+        text.contains("--- config.txt (base)\n  +++ config.txt (k3s-server)\n")
+            && text.contains("+ gpu_mem=16"),
+        "{text}"
+    );
+    let old = f.mtype("cmdline.txt");
+    let old = String::from_utf8_lossy(&old);
+    assert!(text.contains(&format!("- {}", old.trim_end())), "{text}");
+    assert!(
+        text.contains("cgroup_memory=1 cgroup_enable=memory"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("assuming NetworkManager"),
+        "the stack was read from the base"
+    );
+}
+
+#[test]
+fn zst_outputs_reuse_the_base_frames_and_decode_to_the_raw_image() {
+    let f = Fixture::new(Release::Bullseye);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut opts = options(work.path());
+    opts.formats = vec![OutputFormat::Raw, OutputFormat::Zst];
+    let built = build(&inv, &[], &opts).unwrap();
+    for b in &built {
+        let zst = b.image.with_extension("img.zst");
+        let out = tool("zstd")
+            .args(["-d", "-c", zst.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "zstd -d: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout == fs::read(&b.image).unwrap(),
+            "{}: the .zst does not decode to the raw image",
+            b.node
+        );
+    }
+    // zst only: no raw image is left, and the bytes are the same as before.
+    let first = fs::read(built[0].image.with_extension("img.zst")).unwrap();
+    let mut zst_only = options(work.path());
+    zst_only.out = work.path().join("zst-only");
+    zst_only.formats = vec![OutputFormat::Zst];
+    let again = build(&inv, &[], &zst_only).unwrap();
+    assert!(again[0].image.to_str().unwrap().ends_with(".img.zst"));
+    assert!(!zst_only.out.join("lb.img").exists());
+    assert!(
+        fs::read(&again[0].image).unwrap() == first,
+        "zst outputs are not reproducible"
+    );
+}

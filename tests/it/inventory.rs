@@ -1,0 +1,562 @@
+//! The inventory and plans: every shipped example validates and renders, plans are
+//! stable (snapshots), and each validation rule names file, line and column.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pibake::inventory::Inventory;
+use pibake::plan::{Plan, plans};
+
+fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path().join("cluster.yaml"))
+        .filter(|p| p.exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn file<'a>(p: &'a Plan, path: &str) -> &'a str {
+    let f = p
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{}: no {path}", p.node));
+    std::str::from_utf8(&f.content).unwrap()
+}
+
+#[test]
+fn every_example_validates_and_every_node_renders() {
+    let all = examples();
+    assert!(all.len() >= 6, "{all:?}");
+    for e in all {
+        let inv = Inventory::load(&e).unwrap_or_else(|err| panic!("{}: {err}", e.display()));
+        let ps = plans(&inv, &[], Some("networkmanager"))
+            .unwrap_or_else(|err| panic!("{}: {err}", e.display()));
+        assert_eq!(ps.len(), inv.nodes.len());
+        for p in &ps {
+            assert_eq!(file(p, "/etc/hostname"), format!("{}\n", p.node));
+            for other in &inv.nodes {
+                if let Some(a) = other.addresses.values().next() {
+                    assert!(
+                        file(p, "/etc/hosts").contains(&format!("{a}\t")),
+                        "{}: hosts lacks {}",
+                        p.node,
+                        other.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_bitscope_module_has_151_nodes_with_distinct_addresses() {
+    let inv = Inventory::load(Path::new("examples/bitscope-module/cluster.yaml")).unwrap();
+    assert_eq!(inv.nodes.len(), 151);
+    assert_eq!(inv.nodes.iter().filter(|n| n.spare).count(), 6);
+    assert_eq!(inv.nodes[1].name, "node001");
+    assert_eq!(inv.nodes[144].name, "node144");
+    let mut addrs: Vec<_> = inv.nodes.iter().map(|n| n.addresses["lan"]).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 151);
+    assert_eq!(inv.nodes[0].addresses["lan"].to_string(), "10.1.0.2");
+    assert_eq!(inv.nodes[1].addresses["lan"].to_string(), "10.1.0.10");
+    // Selections: a range, a role, a name; in inventory order, without repeats.
+    let sel = |s: &[&str]| -> Vec<String> {
+        inv.select(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        sel(&["node[003-005]", "mgmt"]),
+        ["mgmt", "node003", "node004", "node005"]
+    );
+    assert_eq!(sel(&["role:head", "mgmt"]), ["mgmt"]);
+    assert_eq!(sel(&["role:worker"]).len(), 150);
+    assert!(inv.select(&["node[200-201]".to_string()]).is_err());
+    assert!(inv.select(&["role:nope".to_string()]).is_err());
+}
+
+#[test]
+fn templates_see_the_whole_cluster() {
+    let inv = Inventory::load(Path::new("examples/web-cluster/cluster.yaml")).unwrap();
+    let ps = plans(&inv, &["lb".into()], Some("networkmanager")).unwrap();
+    let conf = file(&ps[0], "/etc/apache2/sites-available/pibake-balancer.conf");
+    for n in inv.nodes.iter().filter(|n| n.role == "worker") {
+        assert!(
+            conf.contains(&format!(
+                "BalancerMember \"http://{}:80\"",
+                n.addresses["lan"]
+            )),
+            "{conf}"
+        );
+    }
+    assert!(conf.contains("ProxyRequests Off") && conf.contains("lbmethod=byrequests"));
+    assert!(
+        conf.contains("Require ip 192.168.1.0/24"),
+        "balancer-manager only from the admin subnet"
+    );
+    assert!(
+        ps[0]
+            .symlinks
+            .iter()
+            .any(|l| l.path == "/etc/apache2/mods-enabled/proxy_balancer.load")
+    );
+
+    let inv = Inventory::load(Path::new("examples/portable-cluster/cluster.yaml")).unwrap();
+    let ps = plans(
+        &inv,
+        &["head".into(), "worker1".into()],
+        Some("networkmanager"),
+    )
+    .unwrap();
+    let dnsmasq = file(&ps[0], "/etc/dnsmasq.d/pibake-cluster.conf");
+    assert!(
+        dnsmasq.contains("dhcp-host=dc:a6:32:00:00:05,worker5,"),
+        "{dnsmasq}"
+    );
+    let eth1 = file(
+        &ps[0],
+        "/etc/NetworkManager/system-connections/pibake-eth1.nmconnection",
+    );
+    assert!(
+        eth1.contains("address1=10.10.0.1/24\n") && eth1.contains("never-default=true"),
+        "the head is its own gateway:\n{eth1}"
+    );
+    let worker = file(
+        &ps[1],
+        "/etc/NetworkManager/system-connections/pibake-eth0.nmconnection",
+    );
+    assert!(
+        worker.contains("address1=10.10.0.11/24,10.10.0.1"),
+        "workers route through the head:\n{worker}"
+    );
+    assert!(file(&ps[1], "/etc/auto.pibake-cluster").contains("10.10.0.1:/srv/share/&"));
+}
+
+#[test]
+fn each_network_stack_gets_its_own_files() {
+    let inv = Inventory::load(Path::new("examples/desk/cluster.yaml")).unwrap();
+    let node = ["node1".to_string()];
+    let nm = &plans(&inv, &node, Some("networkmanager")).unwrap()[0];
+    assert_eq!(
+        nm.files
+            .iter()
+            .find(|f| f.path.ends_with("pibake-eth0.nmconnection"))
+            .unwrap()
+            .mode,
+        0o600
+    );
+    let dhcpcd = &plans(&inv, &node, Some("dhcpcd")).unwrap()[0];
+    assert_eq!(dhcpcd.blocks[0].path, "/etc/dhcpcd.conf");
+    assert!(
+        dhcpcd.blocks[0]
+            .content
+            .contains("static ip_address=10.0.0.11/24\nstatic routers=10.0.0.1\n")
+    );
+    let networkd = &plans(&inv, &node, Some("networkd")).unwrap()[0];
+    assert!(
+        file(networkd, "/etc/systemd/network/10-pibake-eth0.network")
+            .contains("Address=10.0.0.11/24")
+    );
+    assert!(
+        networkd
+            .services
+            .enable
+            .contains(&"systemd-networkd.service".to_string())
+    );
+    let ifupdown = &plans(&inv, &node, Some("ifupdown")).unwrap()[0];
+    assert!(
+        file(ifupdown, "/etc/network/interfaces.d/pibake-eth0").contains("iface eth0 inet static")
+    );
+}
+
+/// Human plans of a few nodes of each example, compared with `tests/snapshots/`.
+/// `PIBAKE_BLESS=1 cargo test --test inventory` rewrites them after a deliberate change.
+#[test]
+fn plans_match_their_snapshots() {
+    for e in examples() {
+        let name = e
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let inv = Inventory::load(&e).unwrap();
+        let first: Vec<String> = inv.nodes.iter().take(3).map(|n| n.name.clone()).collect();
+        let text: String = plans(&inv, &first, Some("networkmanager"))
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let mut s = pibake::plan::human(p);
+                for f in p.files.iter().filter(|f| !f.secret) {
+                    s.push_str(&format!(
+                        "--- {}\n{}",
+                        f.path,
+                        String::from_utf8_lossy(&f.content)
+                    ));
+                }
+                s
+            })
+            .collect();
+        let snap = Path::new("tests/snapshots").join(format!("{name}.plan"));
+        if std::env::var_os("PIBAKE_BLESS").is_some() {
+            fs::create_dir_all("tests/snapshots").unwrap();
+            fs::write(&snap, &text).unwrap();
+            continue;
+        }
+        let want = fs::read_to_string(&snap)
+            .unwrap_or_else(|_| panic!("{} missing: run with PIBAKE_BLESS=1", snap.display()));
+        assert!(
+            text == want,
+            "{}: plan changed; diff it against a fresh PIBAKE_BLESS=1 run\n{text}",
+            snap.display()
+        );
+    }
+}
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG admin@laptop";
+
+/// A cluster file from `lines`, with profiles and overlays written beside it.
+fn cluster(dir: &Path, text: &str, extra: &[(&str, &str)]) -> PathBuf {
+    for (p, content) in extra {
+        let path = dir.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+    let path = dir.join("cluster.yaml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// A valid cluster whose parts a case can replace.
+fn good(nodes: &str, networks: &str, admin: &str) -> String {
+    format!(
+        "cluster: lab\nnetworks:\n{networks}\nadmin:\n{admin}\nroles:\n  worker: {{}}\nnodes:\n{nodes}\n"
+    )
+}
+
+const NETS: &str = "  lan: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }";
+const NODES: &str = "  - { name: \"w[1-2]\", role: worker }";
+
+fn admin() -> String {
+    format!("  name: pi\n  locked: true\n  ssh_keys: [\"{KEY}\"]")
+}
+
+fn error_of(text: &str, extra: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cluster(dir.path(), text, extra);
+    let result =
+        Inventory::load(&path).and_then(|inv| plans(&inv, &[], Some("networkmanager")).map(|_| ()));
+    let err = result.expect_err("bad input accepted").to_string();
+    err.replace(&format!("{}/", dir.path().display()), "")
+}
+
+#[test]
+fn every_rule_names_file_line_and_column() {
+    let a = admin();
+    // (cluster.yaml text, other files beside it, what the error must say)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            good(NODES, NETS, &a).replace("roles:", "rolez:"),
+            vec![],
+            "cluster.yaml:8:1: unknown field `rolez`",
+        ),
+        (
+            good("  - { name: w1, role: worker, adress: {} }", NETS, &a),
+            vec![],
+            "cluster.yaml:11:31: nodes[0]: unknown field `adress`",
+        ),
+        (
+            good("  - { name: w1, role: worker, adresses: {} }", NETS, &a),
+            vec![],
+            "hint: did you mean `addresses`?",
+        ),
+        (
+            good("  - { name: w_1, role: worker }", NETS, &a),
+            vec![],
+            "cluster.yaml:11:13: hostname `w_1` contains `_`",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker }\n  - { name: w1, role: worker }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:12:13: hostname `w1` is used twice (first at line 11)",
+        ),
+        (
+            good("  - { name: \"w[3-1]\", role: worker }", NETS, &a),
+            vec![],
+            "cluster.yaml:11:13: `w[3-1]`: the range runs backwards",
+        ),
+        (
+            good("  - { name: \"w[1-\", role: worker }", NETS, &a),
+            vec![],
+            "without a closing `]`",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, addresses: { lan: 10.0.1.5 } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:11:49: w1: 10.0.1.5 is outside the subnet 10.0.0.0/24",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, addresses: { lan: 10.0.0.0 } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "is the network address",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, addresses: { lan: 10.0.0.255 } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "is the broadcast address",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, addresses: { lan: 10.0.0.1 } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "10.0.0.1 is the gateway or a DNS server",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, addresses: { lan: 10.0.0.9 } }\n  - { name: w2, role: worker, addresses: { lan: 10.0.0.9 } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:12:49: w2: address 10.0.0.9 is already taken by node w1 (line 11)",
+        ),
+        (
+            good(NODES, "  lan: { subnet: 10.0.0.1/24 }", &a),
+            vec![],
+            "cluster.yaml:3:18: `10.0.0.1/24` has host bits set",
+        ),
+        (
+            good(NODES, NETS, "  name: pi\n  password_hash: '$1$abc$def'"),
+            vec![],
+            "cluster.yaml:6:18: the password hash is md5-crypt",
+        ),
+        (
+            good(
+                NODES,
+                NETS,
+                "  name: pi\n  locked: true\n  ssh_keys: [\"ssh-ed25519 AAAAbroken\"]",
+            ),
+            vec![],
+            "cluster.yaml:7:14: not an OpenSSH public key",
+        ),
+        (
+            good(NODES, NETS, "  name: Pi\n  locked: true"),
+            vec![],
+            "cluster.yaml:5:9: user name `Pi`",
+        ),
+        (
+            good("  - { name: w1, role: wroker }", NETS, &a),
+            vec![],
+            "cluster.yaml:11:23: no role `wroker` in `roles:`\n  hint: did you mean `worker`?",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![("profiles/worker.yaml", "extends: base\ngpu_mem: 2048\n")],
+            "profiles/worker.yaml:2:10: gpu_mem 2048 is out of range",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![(
+                "profiles/worker.yaml",
+                "extends: base\ninterfaces:\n  eth0: { netwrk: lan }\n",
+            )],
+            "profiles/worker.yaml:3:11: interfaces.eth0: unknown field `netwrk`",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![("profiles/worker.yaml", "extends: bsae\n")],
+            "profiles/worker.yaml:1:10: no profile `bsae`",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![("profiles/worker.yaml", "extends: worker\n")],
+            "profiles/worker.yaml:1:10: profile `worker`: `extends` goes round in a circle",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![(
+                "profiles/worker.yaml",
+                "interfaces:\n  eth0: { network: wan }\n",
+            )],
+            "profiles/worker.yaml:2:20: network `wan` is not defined in",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![
+                ("profiles/worker.yaml", "overlays: [site]\n"),
+                ("overlays/site/etc/motd.hbs", "hello {{#if}}\n"),
+            ],
+            "overlays/site/etc/motd.hbs:2:1: template syntax: invalid handlebars syntax",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![
+                ("profiles/worker.yaml", "overlays: [site]\n"),
+                (
+                    "overlays/site/etc/motd.hbs",
+                    "line one\nhello {{node.nmae}}\n",
+                ),
+            ],
+            "overlays/site/etc/motd.hbs:2:7: template: `node.nmae` is not defined",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![("profiles/worker.yaml", "network_stack: netplan\n")],
+            "profiles/worker.yaml:1:16: unknown network stack `netplan`",
+        ),
+    ];
+    for (text, extra, want) in cases {
+        let err = error_of(&text, &extra);
+        assert!(
+            err.contains(want),
+            "want `{want}` in:\n{err}\n--- input:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn overlays_may_not_point_outside_the_root() {
+    let a = admin();
+    for (target, want) in [
+        ("/etc/passwd", "absolute symlink"),
+        ("../../../outside", "climbs out of the root"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cluster(
+            dir.path(),
+            &good(NODES, NETS, &a),
+            &[
+                ("profiles/worker.yaml", "overlays: [site]\n"),
+                ("overlays/site/etc/keep", "x"),
+            ],
+        );
+        std::os::unix::fs::symlink(target, dir.path().join("overlays/site/etc/link")).unwrap();
+        let err = Inventory::load(&path)
+            .and_then(|inv| plans(&inv, &[], None).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("overlays/site/etc/link"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_plan_command_never_prints_secrets() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+        .args(["--json", "plan", "examples/portable-cluster/cluster.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("$6$"), "the password hash leaked");
+    assert!(text.contains("\"password\": \"hash set\""));
+    assert!(
+        !text.contains("[ipv4]"),
+        "a 0600 keyfile's content was printed"
+    );
+    assert!(text.contains("(secret: "), "secrets are announced by size");
+}
+
+#[test]
+fn every_shipped_file_is_built_in() {
+    let mut on_disk: Vec<String> = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p.to_str().unwrap().to_string());
+            }
+        }
+    }
+    walk(Path::new("overlays"), &mut on_disk);
+    on_disk.sort();
+    let built_in: Vec<&str> = pibake::inventory::shipped::OVERLAYS
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(
+        on_disk, built_in,
+        "src/inventory/shipped.rs must list every overlay file"
+    );
+    let mut profiles: Vec<String> = fs::read_dir("profiles")
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    profiles.sort();
+    let built_in: Vec<&str> = pibake::inventory::shipped::profile_names().collect();
+    assert_eq!(
+        profiles, built_in,
+        "src/inventory/shipped.rs must list every profile"
+    );
+}
+
+#[test]
+fn init_writes_a_cluster_that_validates_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let target = dir.path().join("lab");
+    assert!(run(&["init", target.to_str().unwrap()]).status.success());
+    assert!(target.join("profiles/worker.yaml").exists());
+    let cluster = target.join("cluster.yaml");
+    let out = run(&["validate", cluster.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 nodes"));
+    let again = run(&["init", target.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+}

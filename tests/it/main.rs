@@ -1,0 +1,14 @@
+//! pibake's integration tests, one binary (one link of the crate, not one per file).
+//! Every image they write is checked by e2fsck, fsck.fat, debugfs or mtools.
+
+mod base;
+mod batch;
+mod build;
+mod common;
+mod ext4;
+mod fat;
+mod flash;
+mod fs_cli;
+mod inspect;
+mod inventory;
+mod partitions;
