@@ -26,6 +26,10 @@ pub enum Error {
     /// The user's input (a file, a flag, an image) is not what pibake needs.
     #[error("{what}{}", Hint(hint))]
     Invalid { what: String, hint: Option<String> },
+    /// Bad input found where its position is not known; the caller that knows where the
+    /// value came from places it ([`Error::place`]).
+    #[error("{what}{}", Hint(hint))]
+    Unplaced { what: String, hint: Option<String> },
     /// On-disk data contradicts itself: a checksum, a length, a pointer out of range.
     #[error("corrupt {what}")]
     Corrupt { what: String },
@@ -65,6 +69,29 @@ impl Error {
         }
     }
 
+    /// Bad input whose position the caller adds with [`Error::place`].
+    pub fn unplaced(what: impl Into<String>) -> Self {
+        Error::Unplaced {
+            what: what.into(),
+            hint: None,
+        }
+    }
+
+    /// Gives an [`Error::Unplaced`] its position (`at` makes the positioned error from the
+    /// message), keeping its hint; any other error passes through unchanged.
+    pub fn place(self, at: impl FnOnce(&str) -> Error) -> Error {
+        match self {
+            Error::Unplaced { what, hint } => {
+                let e = at(&what);
+                match hint {
+                    Some(h) => e.with_hint(h),
+                    None => e,
+                }
+            }
+            other => other,
+        }
+    }
+
     pub fn corrupt(what: impl Into<String>) -> Self {
         Error::Corrupt { what: what.into() }
     }
@@ -76,6 +103,11 @@ impl Error {
         }
     }
 
+    /// True for a write into a pipe whose reader has gone.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// Attaches (or replaces) the "what to do" part of an `Invalid` or `Unsupported` error.
     pub fn with_hint(self, text: impl Into<String>) -> Self {
         match self {
@@ -84,6 +116,10 @@ impl Error {
                 hint: Some(text.into()),
             },
             Error::Unsupported { what, .. } => Error::Unsupported {
+                what,
+                hint: Some(text.into()),
+            },
+            Error::Unplaced { what, .. } => Error::Unplaced {
                 what,
                 hint: Some(text.into()),
             },

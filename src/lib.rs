@@ -14,5 +14,6 @@ pub mod fs;
 pub mod inspect;
 pub mod inventory;
 pub mod plan;
+pub mod values;
 
 pub use error::{Error, Result};

@@ -88,41 +88,99 @@ fn parent(path: &str) -> &str {
         .unwrap_or("/")
 }
 
+/// What every step of the root's recipe sees: the node, the base's report, the build
+/// clock.
+struct Ctx<'a> {
+    node: &'a Node<'a>,
+    report: &'a Report,
+    time: i64,
+}
+
+/// One step of baking a node's root filesystem, named by its function.
+type Step = fn(&mut Ext4, &Ctx) -> Result<()>;
+
+/// The root's recipe, in order. Adding a stage of baking is one line here and one
+/// function below; each step reads the node's context and edits the filesystem.
+const ROOT_STEPS: &[Step] = &[
+    plan_files,
+    admin_user,
+    host_keys,
+    known_hosts,
+    locale,
+    cloud_init,
+    services,
+];
+
 fn apply_root(fs: &mut Ext4, node: &Node, report: &Report, time: i64) -> Result<()> {
-    let plan = node.plan;
-    let dir = Meta::new(0o755, 0, 0);
+    let ctx = Ctx { node, report, time };
+    ROOT_STEPS.iter().try_for_each(|step| step(fs, &ctx))
+}
+
+/// The admin user: renamed or created, password, keys, sudo (see `users`).
+fn admin_user(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let days = c.time.div_euclid(86_400);
+    users::apply(fs, &c.node.plan.user, days, c.node.cluster_key)
+}
+
+/// The node's own SSH host keys, kept in the cluster's state (see `hostkeys`).
+fn host_keys(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    hostkeys::bake(fs, c.node.keys)
+}
+
+const DIR: Meta = Meta {
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: None,
+};
+
+/// The plan's directories, files, symlinks and managed blocks.
+fn plan_files(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let plan = c.node.plan;
     for d in &plan.dirs {
         fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
     }
     for f in &plan.files {
-        fs.mkdir_p(parent(&f.path), &dir)?;
+        fs.mkdir_p(parent(&f.path), &DIR)?;
         fs.write_file(&f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
     }
     for l in &plan.symlinks {
-        fs.mkdir_p(parent(&l.path), &dir)?;
+        fs.mkdir_p(parent(&l.path), &DIR)?;
         fs.symlink(&l.path, &l.target, &Meta::new(0o777, 0, 0))?;
     }
     for b in &plan.blocks {
         managed_block(fs, &b.path, &b.content)?;
     }
-    users::apply(fs, &plan.user, time.div_euclid(86_400), node.cluster_key)?;
-    hostkeys::bake(fs, node.keys)?;
-    fs.mkdir_p("/etc/ssh", &dir)?;
-    fs.write_file(
+    Ok(())
+}
+
+/// The whole cluster's host keys, so every node knows every other.
+fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    fs.mkdir_p("/etc/ssh", &DIR)?;
+    Ok(fs.write_file(
         "/etc/ssh/ssh_known_hosts",
-        node.known_hosts.as_bytes(),
+        c.node.known_hosts.as_bytes(),
         &Meta::new(0o644, 0, 0),
-    )?;
-    locale(fs, plan)?;
-    if report.network.also.iter().any(|a| a == "cloud-init") {
-        // Trixie: keep cloud-init from replacing the baked network, hostname and keys.
-        fs.mkdir_p("/etc/cloud/cloud.cfg.d", &dir)?;
-        fs.write_file(
-            "/etc/cloud/cloud.cfg.d/99-pibake.cfg",
-            b"# Written by pibake: the image was configured offline.\nnetwork: {config: disabled}\npreserve_hostname: true\nmanage_etc_hosts: false\nssh_deletekeys: false\n",
-            &Meta::new(0o644, 0, 0),
-        )?;
+    )?)
+}
+
+/// Trixie: keep cloud-init from replacing the baked network, hostname and keys.
+fn cloud_init(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    if !c.report.network.also.iter().any(|a| a == "cloud-init") {
+        return Ok(());
     }
+    fs.mkdir_p("/etc/cloud/cloud.cfg.d", &DIR)?;
+    Ok(fs.write_file(
+        "/etc/cloud/cloud.cfg.d/99-pibake.cfg",
+        b"# Written by pibake: the image was configured offline.\nnetwork: {config: disabled}\npreserve_hostname: true\nmanage_etc_hosts: false\nssh_deletekeys: false\n",
+        &Meta::new(0o644, 0, 0),
+    )?)
+}
+
+/// Units enabled, disabled and masked offline; those a first-boot package brings are
+/// listed to be enabled after the install.
+fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let plan = c.node.plan;
     let mut deferred = Vec::new();
     for u in &plan.services.enable {
         if !systemd::enable(fs, u)? {
@@ -135,27 +193,27 @@ fn apply_root(fs: &mut Ext4, node: &Node, report: &Report, time: i64) -> Result<
     for u in &plan.services.mask {
         systemd::mask(fs, u)?;
     }
-    if !deferred.is_empty() {
-        if !plan
-            .files
-            .iter()
-            .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
-        {
-            return Err(Error::invalid(format!(
-                "node {}: unit(s) {} are not in the image and no first-boot package brings them",
-                plan.node,
-                deferred.join(", ")
-            ))
-            .with_hint("add the package that ships them to the profile's `packages:`"));
-        }
-        fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &dir)?;
-        fs.write_file(
-            ENABLE_AFTER_INSTALL,
-            format!("{}\n", deferred.join("\n")).as_bytes(),
-            &Meta::new(0o644, 0, 0),
-        )?;
+    if deferred.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    if !plan
+        .files
+        .iter()
+        .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
+    {
+        return Err(Error::invalid(format!(
+            "node {}: unit(s) {} are not in the image and no first-boot package brings them",
+            plan.node,
+            deferred.join(", ")
+        ))
+        .with_hint("add the package that ships them to the profile's `packages:`"));
+    }
+    fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &DIR)?;
+    Ok(fs.write_file(
+        ENABLE_AFTER_INSTALL,
+        format!("{}\n", deferred.join("\n")).as_bytes(),
+        &Meta::new(0o644, 0, 0),
+    )?)
 }
 
 /// Replaces pibake's block in a file (or appends it), never duplicating it.
@@ -190,11 +248,12 @@ fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
 }
 
 /// Timezone, locale and keyboard, as raspi-config leaves them.
-fn locale(fs: &mut Ext4, plan: &Plan) -> Result<()> {
+fn locale(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let plan = c.node.plan;
     let file = Meta::new(0o644, 0, 0);
     if let Some(tz) = &plan.locale.timezone {
         fs.write_file("/etc/timezone", format!("{tz}\n").as_bytes(), &file)?;
-        if fs.stat("/etc/localtime").is_ok() {
+        if fs.try_stat("/etc/localtime")?.is_some() {
             fs.remove("/etc/localtime")?;
         }
         fs.symlink(

@@ -16,7 +16,7 @@ pub mod users;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use apply::BootFiles;
 
@@ -114,10 +114,6 @@ fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-fn interrupted_error() -> Error {
-    Error::invalid("interrupted; no node's files were left under a final name".to_string())
-}
-
 /// Builds the named nodes (all when empty) into `opts.out`.
 pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Built>> {
     let base_path = match &inv.file.base {
@@ -169,55 +165,42 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         None
     };
     let bars = progress::Bars::new(opts.progress, all.len(), jobs);
-    let next = AtomicUsize::new(0);
-    // Each worker takes the next node; results land in plan order, whatever the timing.
-    let mut results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|w| {
-                let (bars, next, all, keys, known_hosts) =
-                    (&bars, &next, &all, &keys, &known_hosts);
-                let (out, report, base, cluster_key) = (&out, &report, &base, &cluster_key);
-                s.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(plan) = all.get(i) else { break done };
-                        if interrupted() {
-                            done.push((i, Err(interrupted_error())));
-                            continue;
-                        }
-                        let node = Node {
-                            plan,
-                            keys: &keys[&plan.node],
-                            known_hosts,
-                            cluster_key: cluster_key.as_ref(),
-                        };
-                        let r = build_node(inv, &node, &base.raw, report, out, opts, &|stage| {
-                            bars.stage(w, &plan.node, stage)
-                        });
-                        bars.done(w, &plan.node, r.is_ok());
-                        done.push((i, r));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+    // Each worker takes the next node; results come back in plan order, whatever the
+    // timing, and a node whose worker panicked is reported by name, never dropped.
+    let results = pibake_image::pool::run(all.len(), jobs, |w, i| {
+        let plan = &all[i];
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        let node = Node {
+            plan,
+            keys: &keys[&plan.node],
+            known_hosts: &known_hosts,
+            cluster_key: cluster_key.as_ref(),
+        };
+        let r = build_node(inv, &node, &base.raw, &report, &out, opts, &|stage| {
+            bars.stage(w, &plan.node, stage)
+        });
+        bars.done(w, &plan.node, r.is_ok());
+        r
     });
     bars.finish();
-    results.sort_by_key(|(i, _)| *i);
     let mut built = Vec::new();
     let mut failed = Vec::new();
-    for (i, r) in results {
+    for (plan, r) in all.iter().zip(results) {
+        let r = r.unwrap_or_else(|lost| {
+            Err(Error::WorkerLost {
+                node: plan.node.clone(),
+                message: lost.message,
+            })
+        });
         match r {
             Ok(b) => built.push(b),
-            Err(e) => failed.push(format!("{}: {e}", all[i].node)),
+            Err(e) => failed.push(format!("{}: {e}", plan.node)),
         }
     }
     if interrupted() {
-        return Err(interrupted_error());
+        return Err(Error::Interrupted);
     }
     if !failed.is_empty() {
         return Err(Error::invalid(format!(
@@ -326,10 +309,14 @@ fn write_manifest(
     keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
     opts: &Options,
 ) -> Result<()> {
+    let by_node: BTreeMap<&str, &Built> = built.iter().map(|b| (b.node.as_str(), b)).collect();
     let nodes: Vec<serde_json::Value> = plans
         .iter()
-        .zip(built)
-        .map(|(p, b)| {
+        .map(|p| {
+            let b = by_node.get(p.node.as_str()).ok_or_else(|| Error::WorkerLost {
+                node: p.node.clone(),
+                message: "no image was recorded for it".into(),
+            })?;
             let files = b
                 .files
                 .iter()

@@ -108,7 +108,7 @@ impl Outputs {
             }
             return match result {
                 Err(e) => Err(e),
-                Ok(_) => Err(super::interrupted_error()),
+                Ok(_) => Err(Error::Interrupted),
             };
         }
         let (digest, size) = result?;
@@ -148,7 +148,7 @@ impl Outputs {
         }
         for (slot, f) in self.frames.iter().enumerate() {
             if super::interrupted() {
-                return Err(super::interrupted_error());
+                return Err(Error::Interrupted);
             }
             let p = parts.next().expect("a part per file");
             f.write_node(sums.len(), &changed, slot, p)?;

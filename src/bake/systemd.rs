@@ -76,7 +76,7 @@ fn link(fs: &mut Ext4, path: &str, target: &str) -> Result<()> {
         fs.mkdir_p(dir, &Meta::new(0o755, 0, 0))?;
     }
     // stat, not exists: a dangling link in the way is replaced too.
-    if fs.stat(path).is_ok() {
+    if fs.try_stat(path)?.is_some() {
         fs.remove(path)?;
     }
     Ok(fs.symlink(path, target, &Meta::new(0o777, 0, 0))?)
@@ -144,7 +144,7 @@ pub fn disable(fs: &mut Ext4, unit: &str) -> Result<()> {
     for d in fs.read_dir(ETC)? {
         if d.name.ends_with(".wants") || d.name.ends_with(".requires") {
             let p = format!("{ETC}/{}/{unit}", d.name);
-            if fs.stat(&p).is_ok() {
+            if fs.try_stat(&p)?.is_some() {
                 fs.remove(&p)?;
             }
         }

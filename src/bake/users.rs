@@ -199,7 +199,7 @@ pub fn apply(
         "/etc/ssh/sshd_config.d/rename_user.conf",
         "/var/lib/userconf-pi/autologin",
     ] {
-        if fs.stat(p).is_ok() {
+        if fs.try_stat(p)?.is_some() {
             fs.remove(p)?;
         }
     }

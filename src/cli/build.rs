@@ -45,9 +45,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             .clone()
             .unwrap_or_else(|| inv.dir.join(".pibake").join("state")),
         cache: global.cache_options(),
-        time: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.parse().ok()),
+        time: pibake::values::source_date_epoch(),
         jobs: args.jobs,
         bmap: args.bmap,
         formats: args.formats.clone(),
@@ -60,28 +58,29 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     if global.json {
         return print_json(&built);
     }
-    list(&built, "");
+    list(&built, "")?;
     let changed: u64 = built.iter().map(|b| b.bytes_changed).sum();
-    println!(
+    outln!(
         "{} node(s) built in {:.1} s, {:.1} MiB of the image changed per node on average",
         built.len(),
         started.elapsed().as_secs_f64(),
         changed as f64 / built.len().max(1) as f64 / f64::from(1 << 20)
     );
-    println!("known_hosts and ssh_config: {}", args.out.display());
+    outln!("known_hosts and ssh_config: {}", args.out.display());
     Ok(())
 }
 
 /// One line per built node: its name, first file and disk identifier.
-pub fn list(built: &[pibake::bake::Built], indent: &str) {
+pub fn list(built: &[pibake::bake::Built], indent: &str) -> Result<()> {
     for b in built {
-        println!(
+        outln!(
             "{indent}{:<16} {}  (disk id {})",
             b.node,
             b.image.display(),
             b.disk_id
         );
     }
+    Ok(())
 }
 
 /// Ctrl-C and `kill` stop the build cleanly: nodes in progress drop their temporary files,

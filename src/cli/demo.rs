@@ -56,16 +56,16 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             &serde_json::json!({ "base": base, "cluster": cluster, "images": built, "inspect": report }),
         );
     }
-    println!(
+    outln!(
         "Synthesized a bookworm-layout base image: {}",
         base.display()
     );
-    println!("Wrote the example web cluster: {}", cluster.display());
-    println!("Built {} node images:", built.len());
-    super::build::list(&built, "  ");
-    println!("\n`pibake inspect {}`:\n", built[1].image.display());
-    print!("{}", human(&report));
-    println!(
+    outln!("Wrote the example web cluster: {}", cluster.display());
+    outln!("Built {} node images:", built.len());
+    super::build::list(&built, "  ")?;
+    outln!("\n`pibake inspect {}`:\n", built[1].image.display());
+    out!("{}", human(&report));
+    outln!(
         "\nNext: `pibake plan {}` shows every file each node got; `pibake fs ls -l {} /etc` looks inside an image.",
         cluster.display(),
         built[1].image.display()

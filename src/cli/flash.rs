@@ -69,7 +69,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             return print_json(&all);
         }
         for d in all {
-            println!(
+            outln!(
                 "{:<14} {:>8.1} GiB  {:<9} {:<20} {:<16} {}",
                 d.path.display(),
                 d.size as f64 / (1u64 << 30) as f64,
@@ -148,7 +148,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         print_json(&done)?;
     } else {
         for r in &done {
-            println!(
+            outln!(
                 "{} -> {}: {:.1} MiB of {:.1} MiB written in {:.1} s{}",
                 r.image,
                 r.target.path.display(),
@@ -296,7 +296,7 @@ pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
             &serde_json::json!({ "target": args.target, "against": against, "bytes_compared": bytes, "ok": true }),
         );
     }
-    println!(
+    outln!(
         "{} matches {} ({:.1} MiB of data compared)",
         args.target.display(),
         against.display(),

@@ -99,9 +99,8 @@ fn parse_mode(s: &str) -> std::result::Result<u16, String> {
 }
 
 fn parse_owner(s: &str) -> std::result::Result<(u32, u32), String> {
-    let bad = || format!("`{s}` is not a numeric owner UID:GID (e.g. 1000:1000)");
-    let (u, g) = s.split_once(':').ok_or_else(bad)?;
-    Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
+    let o: pibake::values::Owner = s.parse()?;
+    Ok((o.uid, o.gid))
 }
 
 /// Which partition a path is on.
@@ -158,11 +157,7 @@ fn fat_refuses(path: &str, what: &str) -> Error {
 
 /// The time stamped on edits: `SOURCE_DATE_EPOCH` when set, for reproducible images.
 fn source_date() -> Option<Time> {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()?
-        .parse()
-        .ok()
-        .map(Time::from_secs)
+    pibake::values::source_date_epoch().map(Time::from_secs)
 }
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
@@ -378,7 +373,7 @@ fn ls(image: &Path, path: &str, long: bool, global: &Global) -> Result<()> {
             }
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 
@@ -412,7 +407,7 @@ fn stat(image: &Path, path: &str, global: &Global) -> Result<()> {
                     "path": p, "kind": if entry.is_dir { "dir" } else { "file" }, "size": entry.size
                 }));
             }
-            println!(
+            outln!(
                 "path     boot:{p}\nkind     {}\nsize     {}",
                 if entry.is_dir { "dir" } else { "file" },
                 entry.size
@@ -423,16 +418,16 @@ fn stat(image: &Path, path: &str, global: &Global) -> Result<()> {
             if global.json {
                 return print_json(&st);
             }
-            println!("path     {p}");
-            println!("kind     {:?}", st.kind);
-            println!("inode    {}", st.ino);
-            println!("mode     {:04o}", st.mode);
-            println!("owner    {}:{}", st.uid, st.gid);
-            println!("size     {}", st.size);
-            println!("links    {}", st.links);
-            println!("mtime    {}.{:09}", st.mtime.secs, st.mtime.nanos);
+            outln!("path     {p}");
+            outln!("kind     {:?}", st.kind);
+            outln!("inode    {}", st.ino);
+            outln!("mode     {:04o}", st.mode);
+            outln!("owner    {}:{}", st.uid, st.gid);
+            outln!("size     {}", st.size);
+            outln!("links    {}", st.links);
+            outln!("mtime    {}.{:09}", st.mtime.secs, st.mtime.nanos);
             if let Some(t) = st.target {
-                println!("target   {t}");
+                outln!("target   {t}");
             }
         }
     }

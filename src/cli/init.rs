@@ -32,11 +32,11 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     std::fs::write(&cluster, STARTER).at(&cluster)?;
-    println!(
+    outln!(
         "Wrote {} and profiles/base.yaml, head.yaml, worker.yaml.",
         cluster.display()
     );
-    println!(
+    outln!(
         "Next: put your SSH key and a password hash under `admin:`, then `pibake validate {}`.",
         cluster.display()
     );

@@ -21,7 +21,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     if global.json {
         return print_json(&report);
     }
-    print!("{}", human(&report));
+    out!("{}", human(&report));
     Ok(())
 }
 

@@ -1,4 +1,24 @@
 //! The command-line interface: one file per subcommand.
+//!
+//! Output goes through [`out!`] and [`outln!`], never `print!`: a reader that closes the
+//! pipe early (`pibake plan ... | head`) ends the command quietly instead of panicking.
+
+/// `print!` that returns an error from the enclosing function when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` that returns an error from the enclosing function when stdout is closed.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
 
 pub mod build;
 pub mod demo;
@@ -88,10 +108,19 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Writes to stdout; a closed stdout is an I/O error, which `main` treats as the end.
+pub fn write_stdout(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(|e| Error::io("standard output", e))
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::invalid(format!("cannot render JSON: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }

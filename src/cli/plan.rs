@@ -42,7 +42,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             out.push_str(&boot_diff(p, boot)?);
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 

@@ -18,6 +18,6 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     if global.json {
         return print_json(&base);
     }
-    println!("{}", base.raw.display());
+    outln!("{}", base.raw.display());
     Ok(())
 }

@@ -31,7 +31,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let roles: Vec<String> = roles.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    println!(
+    outln!(
         "ok: cluster {} is valid: {} nodes ({}), {files} files planned",
         inv.file.cluster,
         inv.nodes.len(),

@@ -213,10 +213,7 @@ impl FixedClock {
     fn now() -> DateTime {
         static NOW: std::sync::OnceLock<DateTime> = std::sync::OnceLock::new();
         *NOW.get_or_init(|| {
-            let epoch = std::env::var("SOURCE_DATE_EPOCH")
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or(0);
+            let epoch = crate::values::source_date_epoch().unwrap_or(0);
             dos_time(epoch)
         })
     }

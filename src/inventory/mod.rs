@@ -83,12 +83,8 @@ impl Inventory {
                 return Err(source.error_at(&format!("roles.{role}"), &format!("role name: {why}")));
             }
             let name = def.profile.clone().unwrap_or_else(|| role.clone());
-            let p = Profile::load(&dir, &name).map_err(|e| match e {
-                Error::Invalid { what, hint } if what.starts_with("no profile") => source
-                    .error_at(&format!("roles.{role}"), &what)
-                    .with_hint(hint.unwrap_or_default()),
-                other => other,
-            })?;
+            let p = Profile::load(&dir, &name)
+                .map_err(|e| e.place(|what| source.error_at(&format!("roles.{role}"), what)))?;
             for net in p.networks() {
                 if !networks.contains_key(&net) {
                     return Err(p

@@ -38,17 +38,15 @@ impl Profile {
         let mut next = Some(name.to_string());
         while let Some(n) = next.take() {
             // Errors about an `extends` target point at the line that names it.
-            let at_extends = |e: Error, sources: &[Source]| match (sources.last(), e) {
-                (Some(child), Error::Invalid { what, hint }) => child
-                    .error_at("extends", &what)
-                    .with_hint(hint.unwrap_or_default()),
-                (_, e) => e,
+            let at_extends = |e: Error, sources: &[Source]| match sources.last() {
+                Some(child) => e.place(|what| child.error_at("extends", what)),
+                None => e,
             };
             if sources
                 .iter()
                 .any(|s: &Source| s.path.file_stem().is_some_and(|f| f == n.as_str()))
             {
-                let e = Error::invalid(format!(
+                let e = Error::unplaced(format!(
                     "profile `{name}`: `extends` goes round in a circle through `{n}`"
                 ));
                 return Err(at_extends(e, &sources));
@@ -134,7 +132,7 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
     if let Ok(rd) = std::fs::read_dir(cluster_dir.join("profiles")) {
         known.extend(rd.filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_string)));
     }
-    let e = Error::invalid(format!(
+    let e = Error::unplaced(format!(
         "no profile `{name}` in {} or among the shipped ones",
         cluster_dir.join("profiles").display()
     ));

@@ -215,12 +215,7 @@ pub fn plan(
                 &source.path.display().to_string(),
                 &at,
             )
-            .map_err(|e| match e {
-                Error::Invalid { what, hint } if !what.contains(':') => source
-                    .error_at(&at, &what)
-                    .with_hint(hint.unwrap_or_default()),
-                other => other,
-            })?,
+            .map_err(|e| e.place(|what| source.error_at(&at, what)))?,
         );
     }
     plan.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -366,14 +361,10 @@ fn file_entry(
     check_image_path(&f.path)?;
     let (uid, gid) = match &f.owner {
         None => (0, 0),
-        Some(o) => o
-            .split_once(':')
-            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "owner `{o}` is not numeric UID:GID (like 1000:1000)"
-                ))
-            })?,
+        Some(o) => {
+            let o: crate::values::Owner = o.parse().map_err(Error::unplaced)?;
+            (o.uid, o.gid)
+        }
     };
     let raw = match (&f.content, &f.source) {
         (Some(c), None) => c.clone().into_bytes(),
@@ -382,7 +373,7 @@ fn file_entry(
             std::fs::read(&p).at(&p)?
         }
         _ => {
-            return Err(Error::invalid(format!(
+            return Err(Error::unplaced(format!(
                 "{}: give exactly one of `content` and `source`",
                 f.path
             )));
@@ -390,7 +381,7 @@ fn file_entry(
     };
     let content = if f.template {
         let text = String::from_utf8(raw)
-            .map_err(|_| Error::invalid(format!("{}: a template must be UTF-8 text", f.path)))?;
+            .map_err(|_| Error::unplaced(format!("{}: a template must be UTF-8 text", f.path)))?;
         templates
             .render(&format!("{origin} ({at})"), Some(&text), ctx)?
             .into_bytes()
@@ -412,7 +403,7 @@ fn file_entry(
 /// Paths in the image are absolute and never climb out with `..`.
 fn check_image_path(p: &str) -> Result<()> {
     if !p.starts_with('/') || p.split('/').any(|c| c == "..") || p.ends_with('/') {
-        return Err(Error::invalid(format!(
+        return Err(Error::unplaced(format!(
             "path `{p}` must be absolute, without `..`, naming a file"
         )));
     }

@@ -4,6 +4,7 @@
 mod base;
 mod batch;
 mod build;
+mod cli;
 mod common;
 mod ext4;
 mod fat;

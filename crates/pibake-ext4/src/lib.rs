@@ -465,6 +465,16 @@ impl Ext4 {
             .collect())
     }
 
+    /// [`Ext4::stat`], with `None` when nothing is at `path`; damage and other failures
+    /// stay errors, so "absent" is never a guess.
+    pub fn try_stat(&self, path: &str) -> Result<Option<Stat>> {
+        match self.stat(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Facts about `path` itself (a final symlink is not followed).
     pub fn stat(&self, path: &str) -> Result<Stat> {
         let inode = self.must_resolve(path, false)?;
