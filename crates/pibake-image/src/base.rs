@@ -26,14 +26,20 @@ use crate::error::{Error, IoContext, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// An uncompressed disk image, used as it is.
     Raw,
+    /// xz (`.img.xz`), the format Raspberry Pi OS is published in.
     Xz,
+    /// Zstandard (`.img.zst`).
     Zstd,
+    /// gzip (`.img.gz`); concatenated members decode as one stream.
     Gzip,
+    /// A zip archive holding exactly one `.img` file.
     Zip,
 }
 
 impl Format {
+    /// The format's lower-case name, as used in messages.
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -69,10 +75,12 @@ impl Format {
 pub struct CacheOptions {
     /// Cache directory; `None` means `$XDG_CACHE_HOME/pibake` (or `~/.cache/pibake`).
     pub dir: Option<PathBuf>,
+    /// Whether to show progress bars while hashing and decoding.
     pub progress: bool,
 }
 
 impl CacheOptions {
+    /// The cache directory: `dir` when given, else `pibake` in the user's cache directory.
     pub fn dir(&self) -> Result<PathBuf> {
         match &self.dir {
             Some(d) => Ok(d.clone()),
@@ -89,6 +97,7 @@ impl CacheOptions {
 pub struct Base {
     /// What the user gave.
     pub source: PathBuf,
+    /// The container `source` came in.
     pub format: Format,
     /// The uncompressed image: `source` itself when raw, else the cache entry.
     pub raw: PathBuf,

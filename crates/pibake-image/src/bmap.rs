@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::chunks::hex;
 use crate::error::{Error, IoContext, Result};
 
+/// Block size of the bmaps pibake writes, in bytes.
 pub const BLOCK: u64 = 4096;
 
 /// sha256 of bytes `r` of `file`.

@@ -31,13 +31,17 @@ pub use crate::digest::hex;
 /// What a chunk holds: its sha256, and its data ranges (image offsets) with theirs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChunkSums {
+    /// Hex sha256 of the whole chunk.
     pub sha256: String,
+    /// The chunk's data ranges as `(start, end, hex sha256)`, in image byte offsets.
     pub ranges: Vec<(u64, u64, String)>,
 }
 
 /// The base's chunk sums, computed once (on `jobs` threads) and cached beside it.
 pub struct BaseIndex {
+    /// Length of the base image in bytes.
     pub len: u64,
+    /// The sums of every chunk, in order.
     pub chunks: Vec<ChunkSums>,
 }
 
@@ -100,6 +104,8 @@ fn by_chunk(ranges: &[Range<u64>], count: usize) -> Vec<Vec<Range<u64>>> {
 }
 
 impl BaseIndex {
+    /// The index of `base` cached under `key` in `cache_dir`, computed on `jobs` threads
+    /// (and cached) when missing or not matching the base's length.
     pub fn prepare(base: &Path, key: &str, cache_dir: &Path, jobs: usize) -> Result<BaseIndex> {
         std::fs::create_dir_all(cache_dir).at(cache_dir)?;
         let path = cache_dir.join(format!("{key}.chunks.json"));
@@ -129,14 +135,19 @@ impl BaseIndex {
 
 /// A node's image: the base with the pages its build wrote.
 pub struct NodeImage<'a> {
+    /// The uncompressed base image.
     pub base: &'a Path,
+    /// The base's chunk sums.
     pub index: &'a BaseIndex,
+    /// The pages the build wrote, by page index ([`PAGE`] bytes each).
     pub pages: BTreeMap<u64, Box<[u8]>>,
 }
 
 /// A chunk the node changed: its sums, and its frames (one per codec asked, in order).
 pub struct Changed {
+    /// The sums of the chunk as the node has it.
     pub sums: ChunkSums,
+    /// The chunk compressed with each codec asked, in the order asked.
     pub frames: Vec<Vec<u8>>,
 }
 

@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 /// A compression format pibake writes frame by frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    /// Zstandard: one zstd frame per chunk, making a `.img.zst`.
     Zstd,
+    /// xz: one whole xz stream per chunk, making a `.img.xz`.
     Xz,
 }
 

@@ -11,28 +11,46 @@ use std::path::{Path, PathBuf};
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong in the image layer, by what the user should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An operating-system call failed on a named file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file the call was on.
         path: PathBuf,
+        /// The error the operating system reported.
         #[source]
         source: std::io::Error,
     },
     /// The user's input (a file, a flag, an image) is not what pibake needs.
     #[error("{what}{}", Hint(hint))]
-    Invalid { what: String, hint: Option<String> },
+    Invalid {
+        /// What is wrong, naming the input.
+        what: String,
+        /// What to do about it, shown on its own line.
+        hint: Option<String>,
+    },
     /// On-disk data contradicts itself: a checksum, a length, a pointer out of range.
     #[error("corrupt {what}")]
-    Corrupt { what: String },
+    Corrupt {
+        /// What contradicts itself, and where.
+        what: String,
+    },
     /// Well-formed input that pibake deliberately refuses to touch.
     #[error("unsupported: {what}{}", Hint(hint))]
-    Unsupported { what: String, hint: Option<String> },
+    Unsupported {
+        /// What pibake refuses to handle.
+        what: String,
+        /// What to do instead, shown on its own line.
+        hint: Option<String>,
+    },
     /// A compressor failed on data it was given (not the user's input).
     #[error("{format} compression: {message}")]
     Codec {
+        /// The format's file suffix (`zst` or `xz`).
         format: &'static str,
+        /// The compressor's own message.
         message: String,
     },
     /// A worker thread panicked; its item was not done.
@@ -49,6 +67,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Invalid`] without a hint (add one with [`Error::with_hint`]).
     pub fn invalid(what: impl Into<String>) -> Self {
         Error::Invalid {
             what: what.into(),
@@ -56,10 +75,12 @@ impl Error {
         }
     }
 
+    /// An [`Error::Corrupt`] saying what contradicts itself.
     pub fn corrupt(what: impl Into<String>) -> Self {
         Error::Corrupt { what: what.into() }
     }
 
+    /// An [`Error::Unsupported`] without a hint (add one with [`Error::with_hint`]).
     pub fn unsupported(what: impl Into<String>) -> Self {
         Error::Unsupported {
             what: what.into(),
@@ -97,6 +118,7 @@ impl fmt::Display for Hint<'_> {
 
 /// Adds the path to an `io::Result`, the way every file operation in pibake reports errors.
 pub trait IoContext<T> {
+    /// Turns the I/O error, if any, into an [`Error::Io`] naming `path`.
     fn at(self, path: impl AsRef<Path>) -> Result<T>;
 }
 

@@ -20,6 +20,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The base's frames in the cache: one file of concatenated frames, and their sizes.
 pub struct BaseFrames {
+    /// The format the frames are compressed in.
     pub codec: Codec,
     data: PathBuf,
     /// Compressed size of each frame, in order.

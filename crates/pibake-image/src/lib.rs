@@ -13,6 +13,8 @@
 //! Modules depend downwards only: `region` and `codec` on nothing, `chunks` on those,
 //! `frames` on `chunks`.
 
+#![warn(missing_docs)]
+
 pub mod base;
 pub mod bmap;
 pub mod chunks;

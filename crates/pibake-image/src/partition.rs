@@ -15,14 +15,18 @@ use crate::region::Region;
 /// Sector size of SD-card images. Raspberry Pi OS images and SD cards are 512-byte media.
 pub const SECTOR: u64 = 512;
 
+/// The kind of partition table an image has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
+    /// A DOS (MBR) partition table, as Raspberry Pi OS uses.
     Mbr,
+    /// A GUID partition table, behind a protective MBR.
     Gpt,
 }
 
 impl TableKind {
+    /// The table kind's usual upper-case name, as used in messages.
     pub fn name(self) -> &'static str {
         match self {
             TableKind::Mbr => "MBR",
@@ -54,12 +58,16 @@ impl std::fmt::Display for DiskId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Content {
+    /// A FAT12/16/32 boot sector: a boot partition candidate.
     Fat,
+    /// An ext2/3/4 superblock: a root partition candidate.
     Ext4,
+    /// Neither, or too small to tell.
     Unknown,
 }
 
 impl Content {
+    /// The content's lower-case name, as used in messages.
     pub fn name(self) -> &'static str {
         match self {
             Content::Fat => "fat",
@@ -69,6 +77,7 @@ impl Content {
     }
 }
 
+/// One used entry of the partition table, with what its first bytes hold.
 #[derive(Debug, Clone, Serialize)]
 pub struct Partition {
     /// 1-based number, as in `PARTUUID=...-02` and `/dev/mmcblk0p2`.
@@ -79,6 +88,7 @@ pub struct Partition {
     pub size: u64,
     /// MBR type byte as `0x0c`, or the GPT type GUID.
     pub type_id: String,
+    /// The filesystem found at the partition's start.
     pub content: Content,
     /// Filesystem label (FAT volume label or ext4 volume name), if any.
     pub label: Option<String>,
@@ -87,8 +97,11 @@ pub struct Partition {
 /// The partition table of an image, with the boot and root partitions identified.
 #[derive(Debug, Clone, Serialize)]
 pub struct Layout {
+    /// Whether the table is MBR or GPT.
     pub table: TableKind,
+    /// The disk identifier the partitions' `PARTUUID`s derive from.
     pub disk_id: DiskId,
+    /// The used entries, by partition number.
     pub partitions: Vec<Partition>,
     /// Index into `partitions` of the FAT boot partition.
     pub boot: usize,
@@ -97,10 +110,12 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The FAT boot partition.
     pub fn boot(&self) -> &Partition {
         &self.partitions[self.boot]
     }
 
+    /// The ext4 root partition.
     pub fn root(&self) -> &Partition {
         &self.partitions[self.root]
     }

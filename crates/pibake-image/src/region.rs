@@ -175,10 +175,12 @@ impl Region {
         })
     }
 
+    /// Length of the window in bytes.
     pub fn len(&self) -> u64 {
         self.len
     }
 
+    /// Whether the window is zero bytes long.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -188,6 +190,7 @@ impl Region {
         self.start
     }
 
+    /// Path of the image file, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -12,7 +12,9 @@ use crate::error::{Error, IoContext, Result};
 
 /// Why a copy stopped: reading the input, or writing the output.
 pub enum CopyError {
+    /// Reading the input stream failed.
     Input(io::Error),
+    /// Writing the output file failed; the error names the file.
     Output(Error),
 }
 
@@ -28,10 +30,12 @@ pub struct SparseWriter<'a> {
 const HOLE: usize = 4096;
 
 impl<'a> SparseWriter<'a> {
+    /// A writer into `file` (named `path` in errors), from its first byte.
     pub fn new(file: &'a File, path: &'a Path) -> Self {
         SparseWriter { file, path, pos: 0 }
     }
 
+    /// Bytes of the stream written so far, holes included.
     pub fn written(&self) -> u64 {
         self.pos
     }
