@@ -160,3 +160,31 @@ fn garbage_is_not_a_filesystem() {
         "{err}"
     );
 }
+
+/// Superblock fields the writer relies on are checked when the filesystem is opened:
+/// values e2fsck rejects are refused as a damaged superblock, not trusted.
+#[test]
+fn superblock_fields_that_e2fsck_rejects_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (field, value, expect) in [
+        ("first_ino", "0", "first non-reserved inode 0"),
+        ("log_groups_per_flex", "60", "log2 groups per flex group 60"),
+    ] {
+        let image = mkfs(dir.path(), field, "metadata_csum");
+        debugfs_w(&image, &format!("ssv {field} {value}"));
+        let fsck = tool("e2fsck").args(["-fn", path(&image)]).output().unwrap();
+        assert!(!fsck.status.success(), "e2fsck accepts {field} {value}");
+        let err = open(&image, false).err().expect("opened");
+        assert!(
+            matches!(
+                err.kind(),
+                pibake_ext4::ErrorKind::Corrupt {
+                    structure: pibake_ext4::Structure::Superblock,
+                    ..
+                }
+            ),
+            "{field}: {err}"
+        );
+        assert!(err.to_string().contains(expect), "{err}");
+    }
+}
