@@ -44,6 +44,7 @@ pub fn ensure(state: &Path, node: &str) -> Result<Vec<HostKey>> {
         .mode(0o700)
         .create(&dir)
         .at(&dir)?;
+    keep_out_of_git(state)?;
     let mut out = Vec::new();
     for &kind in KINDS {
         let (private, public) = key_pair(&dir.join(format!("ssh_host_{kind}_key")), kind)?;
@@ -54,6 +55,20 @@ pub fn ensure(state: &Path, node: &str) -> Result<Vec<HostKey>> {
         });
     }
     Ok(out)
+}
+
+/// Private keys live in the state directory, and clusters are often kept in git: a
+/// `.gitignore` of `*` there keeps them from being committed by accident.
+fn keep_out_of_git(state: &Path) -> Result<()> {
+    let path = state.join(".gitignore");
+    if !path.exists() {
+        std::fs::write(
+            &path,
+            "# Private host and cluster keys: never commit them.\n*\n",
+        )
+        .at(&path)?;
+    }
+    Ok(())
 }
 
 /// The admin's cluster key pair (`<state>/_cluster/id_ed25519`; `_` keeps it apart from

@@ -168,6 +168,9 @@ fn every_node_builds_on_every_release_and_reads_back() {
             .unwrap();
             assert_eq!(d("cat /etc/ssh/pibake/ssh_host_ed25519_key.pub"), state_pub);
             assert!(d("cat /etc/ssh/ssh_known_hosts").contains(state_pub.trim()));
+            // Private keys in the state never end up in the cluster's git repository.
+            let ignore = fs::read_to_string(work.path().join("state/.gitignore")).unwrap();
+            assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
 
             // Timezone as raspi-config leaves it (the shipped base profile sets Etc/UTC).
             assert_eq!(d("cat /etc/timezone"), "Etc/UTC\n");
