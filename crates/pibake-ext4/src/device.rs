@@ -94,6 +94,13 @@ impl Device for FileRange {
     }
 }
 
+/// Where `len` bytes at `offset` start inside a vector of `size` bytes.
+fn vec_offset(offset: u64, len: usize, size: u64) -> io::Result<usize> {
+    check(offset, len, size)?;
+    // Inside the vector, so it fits a usize.
+    usize::try_from(offset).map_err(|_| past_end(offset, len, size))
+}
+
 /// A filesystem in memory, for tests and for building one before it is placed.
 impl Device for Vec<u8> {
     fn len(&self) -> u64 {
@@ -101,15 +108,13 @@ impl Device for Vec<u8> {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        check(offset, buf.len(), Device::len(self))?;
-        let at = offset as usize;
+        let at = vec_offset(offset, buf.len(), Device::len(self))?;
         buf.copy_from_slice(&self[at..at + buf.len()]);
         Ok(())
     }
 
     fn write_all_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
-        check(offset, buf.len(), Device::len(self))?;
-        let at = offset as usize;
+        let at = vec_offset(offset, buf.len(), Device::len(self))?;
         self[at..at + buf.len()].copy_from_slice(buf);
         Ok(())
     }

@@ -9,9 +9,9 @@
 use super::Ext4;
 use super::csum::crc32c;
 use super::inode::{EXT4_INDEX_FL, Inode, Kind};
-use super::le::Le;
+use super::le::{Le, in_block16};
 use super::superblock::COMPAT_DIR_INDEX;
-use crate::error::{Error, Ino, Result, Structure};
+use crate::error::{Block, Error, Ino, Result, Structure};
 
 /// One name in a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,16 +29,16 @@ pub fn rec_size(len: usize) -> usize {
     (8 + len).div_ceil(4) * 4
 }
 
-/// A live record inside a block: offset, inode, name, file type.
+/// A record inside a block: offset, inode (`None` in an empty record), name, file type.
 pub struct Record<'a> {
     pub off: usize,
     pub rec_len: usize,
-    pub ino: u32,
+    pub ino: Option<Ino>,
     pub name: &'a [u8],
     pub ftype: u8,
 }
 
-/// The records of a directory block (including empty ones, `ino == 0`), checked so that
+/// The records of a directory block (including empty ones, inode 0), checked so that
 /// no record runs past the block or the space before the checksum tail.
 pub fn records(block: &[u8], end: usize) -> Result<Vec<Record<'_>>, String> {
     let mut out = Vec::new();
@@ -57,7 +57,10 @@ pub fn records(block: &[u8], end: usize) -> Result<Vec<Record<'_>>, String> {
         out.push(Record {
             off,
             rec_len,
-            ino: block.u32_at(off),
+            ino: match block.u32_at(off) {
+                0 => None,
+                n => Some(Ino(n)),
+            },
             name: &block[off + 8..off + 8 + name_len],
             ftype: block[off + 7],
         });
@@ -66,10 +69,10 @@ pub fn records(block: &[u8], end: usize) -> Result<Vec<Record<'_>>, String> {
     Ok(out)
 }
 
-fn put_record(block: &mut [u8], off: usize, rec_len: usize, ino: u32, name: &[u8], ftype: u8) {
-    block.set_u32(off, ino);
-    block.set_u16(off + 4, rec_len as u16);
-    block[off + 6] = name.len() as u8;
+fn put_record(block: &mut [u8], off: usize, rec_len: usize, ino: Ino, name: &[u8], ftype: u8) {
+    block.set_u32(off, ino.0);
+    block.set_u16(off + 4, in_block16(rec_len));
+    block[off + 6] = u8::try_from(name.len()).expect("names are checked to be at most 255 bytes");
     block[off + 7] = ftype;
     block[off + 8..off + 8 + name.len()].copy_from_slice(name);
     for b in &mut block[off + 8 + name.len()..off + rec_size(name.len()).min(rec_len)] {
@@ -81,7 +84,7 @@ fn put_record(block: &mut [u8], off: usize, rec_len: usize, ino: u32, name: &[u8
 pub fn insert_into_block(
     block: &mut [u8],
     end: usize,
-    ino: u32,
+    ino: Ino,
     name: &[u8],
     ftype: u8,
 ) -> Result<bool> {
@@ -90,7 +93,7 @@ pub fn insert_into_block(
         .map_err(|e| Error::corrupt("directory block", Structure::Geometry, e))?
         .iter()
         .find_map(|r| {
-            let used = if r.ino == 0 {
+            let used = if r.ino.is_none() {
                 0
             } else {
                 rec_size(r.name.len())
@@ -103,7 +106,7 @@ pub fn insert_into_block(
     if used == 0 {
         put_record(block, off, rec_len, ino, name, ftype);
     } else {
-        block.set_u16(off + 4, used as u16);
+        block.set_u16(off + 4, in_block16(used));
         put_record(block, off + used, rec_len - used, ino, name, ftype);
     }
     Ok(true)
@@ -120,7 +123,7 @@ impl Ext4 {
     }
 
     /// Writes a leaf block's checksum tail (with `metadata_csum`) and stores the block.
-    pub(super) fn write_leaf(&mut self, dir: &Inode, block_no: u64, mut block: Vec<u8>) {
+    pub(super) fn write_leaf(&mut self, dir: &Inode, block_no: Block, mut block: Vec<u8>) {
         if self.sb.metadata_csum() {
             let t = self.bs - 12;
             block.set_u32(t, 0);
@@ -136,19 +139,29 @@ impl Ext4 {
     /// An empty leaf block: one empty record over all the space.
     pub(super) fn empty_leaf(&self) -> Vec<u8> {
         let mut block = vec![0u8; self.bs];
-        block.set_u16(4, self.leaf_end() as u16);
+        block.set_u16(4, in_block16(self.leaf_end()));
         block
     }
 
+    /// How many blocks a directory's size spans.
+    pub(super) fn dir_len(&self, dir: &Inode) -> Result<u32> {
+        u32::try_from(dir.size().div_ceil(self.bs as u64)).map_err(|_| {
+            self.corrupt(
+                Structure::Directory(dir.ino),
+                format!("directory inode {} has size {}", dir.ino, dir.size()),
+            )
+        })
+    }
+
     /// The physical blocks of a directory, in logical order.
-    pub(super) fn dir_blocks(&self, dir: &Inode) -> Result<Vec<u64>> {
+    pub(super) fn dir_blocks(&self, dir: &Inode) -> Result<Vec<Block>> {
         let m = self.mapping(dir)?;
-        let n = dir.size().div_ceil(self.bs as u64) as u32;
+        let n = self.dir_len(dir)?;
         (0..n)
             .map(|i| {
                 m.physical(i).ok_or_else(|| {
                     self.corrupt(
-                        Structure::Directory(Ino(dir.ino)),
+                        Structure::Directory(dir.ino),
                         format!("directory inode {} has a hole at block {i}", dir.ino),
                     )
                 })
@@ -165,7 +178,7 @@ impl Ext4 {
     ) -> Result<Vec<Record<'b>>> {
         records(block, end).map_err(|e| {
             self.corrupt(
-                Structure::Directory(Ino(dir.ino)),
+                Structure::Directory(dir.ino),
                 format!("directory inode {}: {e}", dir.ino),
             )
         })
@@ -188,7 +201,7 @@ impl Ext4 {
             {
                 self.verify_leaf(dir, &block).map_err(|e| {
                     self.corrupt(
-                        Structure::Directory(Ino(dir.ino)),
+                        Structure::Directory(dir.ino),
                         format!("directory inode {}: {e}", dir.ino),
                     )
                 })?;
@@ -197,10 +210,10 @@ impl Ext4 {
                 self.bs
             };
             for r in self.dir_records(dir, &block, end)? {
-                if r.ino != 0 {
+                if let Some(ino) = r.ino {
                     out.push(DirEntry {
                         name: String::from_utf8_lossy(r.name).into_owned(),
-                        ino: r.ino,
+                        ino: ino.0,
                         kind: Kind::from_dirent_type(r.ftype),
                     });
                 }
@@ -221,7 +234,7 @@ impl Ext4 {
     }
 
     /// The inode a name refers to in a directory, if any.
-    pub(super) fn lookup(&self, dir: &Inode, name: &str) -> Result<Option<u32>> {
+    pub(super) fn lookup(&self, dir: &Inode, name: &str) -> Result<Option<Ino>> {
         if dir.flags() & EXT4_INDEX_FL != 0 && name != "." && name != ".." {
             return self.htree_find(dir, name.as_bytes());
         }
@@ -229,7 +242,7 @@ impl Ext4 {
             .entries(dir)?
             .into_iter()
             .find(|e| e.name == name)
-            .map(|e| e.ino))
+            .map(|e| Ino(e.ino)))
     }
 
     /// Adds `name -> ino` to a directory.
@@ -237,7 +250,7 @@ impl Ext4 {
         &mut self,
         dir: &mut Inode,
         name: &str,
-        ino: u32,
+        ino: Ino,
         kind: Kind,
     ) -> Result<()> {
         if dir.flags() & EXT4_INDEX_FL != 0 {
@@ -265,7 +278,7 @@ impl Ext4 {
     }
 
     /// Grows a directory by one block (allocated near its last block) and returns it.
-    pub(super) fn append_dir_block(&mut self, dir: &mut Inode) -> Result<u64> {
+    pub(super) fn append_dir_block(&mut self, dir: &mut Inode) -> Result<Block> {
         let m = self.mapping(dir)?;
         let goal = m.extents.last().map_or(self.group_of_inode(dir.ino), |e| {
             self.group_of_block(e.start + u64::from(e.len))
@@ -273,10 +286,10 @@ impl Ext4 {
         // Prefer the block right after the last one, so the directory stays one extent.
         let next = m.extents.last().map(|e| e.start + u64::from(e.len));
         let block = match next {
-            Some(n) if n < self.sb.blocks_count() && self.try_take_block(n)? => n,
+            Some(n) if n.0 < self.sb.blocks_count() && self.try_take_block(n)? => n,
             _ => self.alloc_blocks(goal, 1)?[0].0,
         };
-        let mut runs: Vec<(u64, u64)> = m
+        let mut runs: Vec<(Block, u64)> = m
             .extents
             .iter()
             .map(|e| (e.start, u64::from(e.len)))
@@ -307,32 +320,31 @@ impl Ext4 {
             if indexed && block.u32_at(0) == 0 && usize::from(block.u16_at(4)) == self.bs {
                 continue;
             }
-            let recs: Vec<(usize, usize, u32, bool)> = self
+            let recs: Vec<(usize, usize, bool)> = self
                 .dir_records(dir, &block, end)?
                 .iter()
                 .map(|r| {
                     (
                         r.off,
                         r.rec_len,
-                        r.ino,
-                        r.ino != 0 && r.name == name.as_bytes(),
+                        r.ino.is_some() && r.name == name.as_bytes(),
                     )
                 })
                 .collect();
-            let Some(pos) = recs.iter().position(|r| r.3) else {
+            let Some(pos) = recs.iter().position(|r| r.2) else {
                 continue;
             };
             if pos == 0 {
                 block.set_u32(0, 0);
             } else {
-                let (prev_off, prev_len, _, _) = recs[pos - 1];
-                block.set_u16(prev_off + 4, (prev_len + recs[pos].1) as u16);
+                let (prev_off, prev_len, _) = recs[pos - 1];
+                block.set_u16(prev_off + 4, in_block16(prev_len + recs[pos].1));
             }
             self.write_leaf(dir, b, block);
             return Ok(());
         }
         Err(self.corrupt(
-            Structure::Directory(Ino(dir.ino)),
+            Structure::Directory(dir.ino),
             format!("no entry {name:?} in directory inode {}", dir.ino),
         ))
     }

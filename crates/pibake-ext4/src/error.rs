@@ -23,6 +23,96 @@ impl fmt::Display for Ino {
     }
 }
 
+impl Ino {
+    /// The inode at `index` (from 0) of group `group`, with `ipg` inodes per group
+    /// (inode numbers start at 1).
+    pub(crate) fn at(group: u32, index: u32, ipg: u32) -> Ino {
+        Ino(group * ipg + index + 1)
+    }
+
+    /// The group this inode lives in, with `ipg` inodes per group. Not for inode 0,
+    /// which names no inode.
+    pub(crate) fn group(self, ipg: u32) -> u32 {
+        (self.0 - 1) / ipg
+    }
+
+    /// The inode's index inside its group's bitmap and inode table.
+    pub(crate) fn index(self, ipg: u32) -> u32 {
+        (self.0 - 1) % ipg
+    }
+
+    /// The number as it is stored on disk (and fed to checksums).
+    pub(crate) fn to_le_bytes(self) -> [u8; 4] {
+        self.0.to_le_bytes()
+    }
+}
+
+/// A block number: the index of a filesystem block from the start of the filesystem.
+/// Block counts and lengths stay plain `u64`; `Block + u64` is a block, `Block - Block`
+/// a distance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Block(pub u64);
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Block {
+    /// A 48-bit block number as extents store it: low 32 bits, high 16 bits.
+    pub(crate) fn from_lo_hi(lo: u32, hi: u16) -> Block {
+        Block(u64::from(lo) | u64::from(hi) << 32)
+    }
+
+    /// The byte offset of the block, with `bs`-byte blocks.
+    pub(crate) fn offset(self, bs: usize) -> u64 {
+        self.0 * bs as u64
+    }
+
+    /// The low 32 bits, for the `lo` field of a split block number.
+    pub(crate) fn lo(self) -> u32 {
+        crate::le::lo32(self.0)
+    }
+
+    /// Bits 32 to 47, for the 16-bit `hi` field of an extent or extent index: extent
+    /// trees address 48 bits of blocks.
+    pub(crate) fn hi16(self) -> u16 {
+        crate::le::lo16(crate::le::hi32(self.0))
+    }
+
+    /// The blocks `self..self + len`.
+    pub(crate) fn run(self, len: u64) -> impl Iterator<Item = Block> {
+        (self.0..self.0 + len).map(Block)
+    }
+
+    /// The number as it is fed to checksums.
+    pub(crate) fn to_le_bytes(self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
+}
+
+impl std::ops::Add<u64> for Block {
+    type Output = Block;
+    fn add(self, n: u64) -> Block {
+        Block(self.0 + n)
+    }
+}
+
+impl std::ops::AddAssign<u64> for Block {
+    fn add_assign(&mut self, n: u64) {
+        self.0 += n;
+    }
+}
+
+impl std::ops::Sub for Block {
+    type Output = u64;
+    /// How many blocks `other` lies before `self`.
+    fn sub(self, other: Block) -> u64 {
+        self.0 - other.0
+    }
+}
+
 /// The on-disk structure a [`ErrorKind::Corrupt`] error was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

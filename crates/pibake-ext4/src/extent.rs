@@ -8,19 +8,19 @@
 use super::Ext4;
 use super::csum::crc32c;
 use super::inode::{EXT4_EXTENTS_FL, Inode};
-use super::le::Le;
-use crate::error::{Error, Ino, Result, Structure};
+use super::le::{Le, in_block16};
+use crate::error::{Block, Error, Result, Structure};
 
 const MAGIC: u16 = 0xF30A;
-/// The longest initialized extent ext4 allows.
-pub const MAX_LEN: u64 = 32768;
+/// The longest initialized extent ext4 allows (longer lengths mark unwritten extents).
+const MAX_LEN: u16 = 32768;
 const MAX_DEPTH: u16 = 5;
 
 /// A run of a file: `len` blocks from logical block `logical`, stored at `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
     pub logical: u32,
-    pub start: u64,
+    pub start: Block,
     pub len: u32,
     /// Allocated but unwritten (reads as zeros).
     pub uninit: bool,
@@ -29,12 +29,12 @@ pub struct Extent {
 /// A file's extents in logical order and the blocks of its tree (index and leaf nodes).
 pub struct Mapping {
     pub extents: Vec<Extent>,
-    pub tree: Vec<u64>,
+    pub tree: Vec<Block>,
 }
 
 impl Mapping {
     /// Physical block of logical block `n`, or `None` in a hole.
-    pub fn physical(&self, n: u32) -> Option<u64> {
+    pub fn physical(&self, n: u32) -> Option<Block> {
         self.extents
             .iter()
             .find(|e| (e.logical..e.logical + e.len).contains(&n))
@@ -65,7 +65,7 @@ impl Ext4 {
     fn walk(&self, inode: &Inode, node: &[u8], depth: Option<u16>, m: &mut Mapping) -> Result<()> {
         let bad = |what: &str| {
             self.corrupt(
-                Structure::Extents(Ino(inode.ino)),
+                Structure::Extents(inode.ino),
                 format!("inode {}: extent tree: {what}", inode.ino),
             )
         };
@@ -80,24 +80,24 @@ impl Ext4 {
         for i in 0..entries {
             let e = &node[12 + i * 12..24 + i * 12];
             if d == 0 {
-                let raw_len = u32::from(e.u16_at(4));
-                let (len, uninit) = if raw_len > MAX_LEN as u32 {
-                    (raw_len - MAX_LEN as u32, true)
+                let raw_len = e.u16_at(4);
+                let (len, uninit) = if raw_len > MAX_LEN {
+                    (raw_len - MAX_LEN, true)
                 } else {
                     (raw_len, false)
                 };
-                let start = u64::from(e.u32_at(8)) | u64::from(e.u16_at(6)) << 32;
-                if start + u64::from(len) > self.sb.blocks_count() {
+                let start = Block::from_lo_hi(e.u32_at(8), e.u16_at(6));
+                if start.0 + u64::from(len) > self.sb.blocks_count() {
                     return Err(bad("extent past the end of the filesystem"));
                 }
                 m.extents.push(Extent {
                     logical: e.u32_at(0),
                     start,
-                    len,
+                    len: u32::from(len),
                     uninit,
                 });
             } else {
-                let child = u64::from(e.u32_at(4)) | u64::from(e.u16_at(8)) << 32;
+                let child = Block::from_lo_hi(e.u32_at(4), e.u16_at(8));
                 let block = self.blocks.read(child)?;
                 if self.sb.metadata_csum() {
                     let max = usize::from(block.u16_at(4));
@@ -118,21 +118,23 @@ impl Ext4 {
     /// Gives a file the data `runs` (physical `(start, len)`, in logical order from block
     /// 0) as a fresh extent tree, allocating tree blocks near the data. Returns how many
     /// tree blocks were allocated. The old tree must have been freed by the caller.
-    pub(super) fn set_extents(&mut self, inode: &mut Inode, runs: &[(u64, u64)]) -> Result<u64> {
+    pub(super) fn set_extents(&mut self, inode: &mut Inode, runs: &[(Block, u64)]) -> Result<u64> {
         let mut leaves: Vec<[u8; 12]> = Vec::new();
-        let mut logical = 0u64;
+        let mut logical = 0u32;
         for &(start, len) in runs {
             let mut off = 0;
             while off < len {
-                let n = (len - off).min(MAX_LEN);
+                let n = u16::try_from(len - off).map_or(MAX_LEN, |left| left.min(MAX_LEN));
                 let mut e = [0u8; 12];
-                e.set_u32(0, logical as u32);
-                e.set_u16(4, n as u16);
-                e.set_u16(6, ((start + off) >> 32) as u16);
-                e.set_u32(8, (start + off) as u32);
+                e.set_u32(0, logical);
+                e.set_u16(4, n);
+                e.set_u16(6, (start + off).hi16());
+                e.set_u32(8, (start + off).lo());
                 leaves.push(e);
-                logical += n;
-                off += n;
+                logical = logical.checked_add(u32::from(n)).ok_or_else(|| {
+                    Error::unsupported(&self.origin, "a file of 2^32 blocks or more")
+                })?;
+                off += u64::from(n);
             }
         }
         let per_block = (self.bs - 12) / 12;
@@ -144,10 +146,10 @@ impl Ext4 {
         let mut tree_blocks = 0u64;
         while level.len() > 4 {
             let chunks: Vec<Vec<[u8; 12]>> = level.chunks(per_block).map(<[_]>::to_vec).collect();
-            let blocks: Vec<u64> = self
+            let blocks: Vec<Block> = self
                 .alloc_blocks(goal, chunks.len() as u64)?
                 .into_iter()
-                .flat_map(|(s, l)| s..s + l)
+                .flat_map(|(s, l)| s.run(l))
                 .collect();
             tree_blocks += blocks.len() as u64;
             let mut next = Vec::new();
@@ -165,8 +167,8 @@ impl Ext4 {
                 self.blocks.write(b, block);
                 let mut idx = [0u8; 12];
                 idx.set_u32(0, chunk[0].u32_at(0));
-                idx.set_u32(4, b as u32);
-                idx.set_u16(8, (b >> 32) as u16);
+                idx.set_u32(4, b.lo());
+                idx.set_u16(8, b.hi16());
                 next.push(idx);
             }
             level = next;
@@ -196,8 +198,8 @@ impl Ext4 {
 
 fn header(node: &mut [u8], entries: usize, max: usize, depth: u16) {
     node.set_u16(0, MAGIC);
-    node.set_u16(2, entries as u16);
-    node.set_u16(4, max as u16);
+    node.set_u16(2, in_block16(entries));
+    node.set_u16(4, in_block16(max));
     node.set_u16(6, depth);
     node.set_u32(8, 0);
 }

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use super::Ext4;
 use super::csum::{crc16, crc32c};
-use super::le::{Le, get_split};
-use crate::error::{ErrorKind, Result, Structure};
+use super::le::{Le, get_split, hi16, lo16, set_split};
+use crate::error::{Block, ErrorKind, Ino, Result, Structure};
 
 pub const BG_INODE_UNINIT: u16 = 0x1;
 pub const BG_BLOCK_UNINIT: u16 = 0x2;
@@ -33,14 +33,21 @@ impl GroupDesc {
     fn hi(&self, off: usize) -> Option<usize> {
         self.wide().then_some(off)
     }
-    pub fn block_bitmap(&self) -> u64 {
-        get_split(&self.raw, 0x0, self.hi(0x20), 4)
+    pub fn block_bitmap(&self) -> Block {
+        Block(get_split(&self.raw, 0x0, self.hi(0x20), 4))
     }
-    pub fn inode_bitmap(&self) -> u64 {
-        get_split(&self.raw, 0x4, self.hi(0x24), 4)
+    pub fn inode_bitmap(&self) -> Block {
+        Block(get_split(&self.raw, 0x4, self.hi(0x24), 4))
     }
-    pub fn inode_table(&self) -> u64 {
-        get_split(&self.raw, 0x8, self.hi(0x28), 4)
+    pub fn inode_table(&self) -> Block {
+        Block(get_split(&self.raw, 0x8, self.hi(0x28), 4))
+    }
+    /// Sets where the group's bitmaps and inode table are.
+    pub fn set_locations(&mut self, block_bitmap: Block, inode_bitmap: Block, table: Block) {
+        let wide = self.wide();
+        for (lo, b) in [(0x0, block_bitmap), (0x4, inode_bitmap), (0x8, table)] {
+            set_split(&mut self.raw, lo, wide.then_some(lo + 0x20), 4, b.0);
+        }
     }
     fn get16(&self, lo: usize, hi: usize) -> u32 {
         let h = if self.wide() {
@@ -51,9 +58,9 @@ impl GroupDesc {
         u32::from(self.raw.u16_at(lo)) | h << 16
     }
     fn set16(&mut self, lo: usize, hi: usize, v: u32) {
-        self.raw.set_u16(lo, v as u16);
+        self.raw.set_u16(lo, lo16(v));
         if self.wide() {
-            self.raw.set_u16(hi, (v >> 16) as u16);
+            self.raw.set_u16(hi, hi16(v));
         }
     }
     pub fn free_blocks(&self) -> u32 {
@@ -86,13 +93,10 @@ impl GroupDesc {
     pub fn set_flags(&mut self, v: u16) {
         self.raw.set_u16(0x12, v)
     }
-    fn set_bitmap_csums(&mut self, block: u32, inode: u32) {
-        self.raw.set_u16(0x18, block as u16);
-        self.raw.set_u16(0x1A, inode as u16);
-        if self.wide() {
-            self.raw.set_u16(0x38, (block >> 16) as u16);
-            self.raw.set_u16(0x3A, (inode >> 16) as u16);
-        }
+    /// Stores the bitmaps' checksums (their low 16 bits only, in a 32-byte descriptor).
+    pub fn set_bitmap_csums(&mut self, block: u32, inode: u32) {
+        self.set16(0x18, 0x38, block);
+        self.set16(0x1A, 0x3A, inode);
     }
     fn bitmap_csums(&self) -> (u32, u32) {
         let (mut b, mut i) = (
@@ -114,7 +118,7 @@ impl GroupDesc {
             c = crc32c(c, &self.raw[..0x1E]);
             c = crc32c(c, &[0, 0]);
             c = crc32c(c, &self.raw[0x20..]);
-            c as u16
+            lo16(c)
         } else {
             let mut c = crc16(!0, uuid);
             c = crc16(c, &g);
@@ -131,10 +135,10 @@ pub struct Bitmaps {
     pub inodes: BTreeMap<u32, Vec<u8>>,
 }
 
-fn bit(map: &[u8], i: usize) -> bool {
+pub(crate) fn bit(map: &[u8], i: usize) -> bool {
     map[i / 8] & (1 << (i % 8)) != 0
 }
-fn set_bit(map: &mut [u8], i: usize, on: bool) {
+pub(crate) fn set_bit(map: &mut [u8], i: usize, on: bool) {
     if on {
         map[i / 8] |= 1 << (i % 8);
     } else {
@@ -174,15 +178,41 @@ impl Ext4 {
     }
 
     /// First block of group `g`.
-    fn group_start(&self, g: u32) -> u64 {
+    fn group_start(&self, g: u32) -> Block {
         self.sb.first_data_block() + u64::from(g) * u64::from(self.sb.blocks_per_group())
     }
 
     /// Blocks in group `g` (the last group may be short).
-    fn group_len(&self, g: u32) -> u64 {
-        let end = (self.group_start(g) + u64::from(self.sb.blocks_per_group()))
-            .min(self.sb.blocks_count());
-        end - self.group_start(g)
+    fn group_len(&self, g: u32) -> u32 {
+        let left = self.sb.blocks_count() - self.group_start(g).0;
+        u32::try_from(left).map_or(self.sb.blocks_per_group(), |left| {
+            left.min(self.sb.blocks_per_group())
+        })
+    }
+
+    /// The group of block `b` and the block's index in that group's bitmap; a block
+    /// outside the filesystem is corrupt metadata.
+    fn locate(&self, b: Block) -> Result<(u32, u32)> {
+        let bpg = u64::from(self.sb.blocks_per_group());
+        let found =
+            b.0.checked_sub(self.sb.first_data_block().0)
+                .filter(|_| b.0 < self.sb.blocks_count())
+                .and_then(|rel| {
+                    Some((
+                        u32::try_from(rel / bpg).ok()?,
+                        u32::try_from(rel % bpg).ok()?,
+                    ))
+                });
+        found.ok_or_else(|| {
+            self.corrupt(
+                Structure::Geometry,
+                format!(
+                    "block {b} is outside the filesystem (blocks {} to {})",
+                    self.sb.first_data_block(),
+                    self.sb.blocks_count() - 1
+                ),
+            )
+        })
     }
 
     pub(super) fn itable_blocks(&self) -> u64 {
@@ -234,24 +264,26 @@ impl Ext4 {
     fn uninit_block_bitmap(&self, g: u32) -> Vec<u8> {
         let mut map = vec![0u8; self.bs];
         let start = self.group_start(g);
-        let bpg = u64::from(self.sb.blocks_per_group());
-        let mut mark = |b: u64| {
-            if (start..start + bpg).contains(&b) {
-                set_bit(&mut map, (b - start) as usize, true);
+        let bpg = self.sb.blocks_per_group();
+        let mut mark = |b: Block| {
+            if let Some(i) =
+                b.0.checked_sub(start.0)
+                    .and_then(|i| u32::try_from(i).ok())
+                    .filter(|&i| i < bpg)
+            {
+                set_bit(&mut map, i as usize, true);
             }
         };
         if self.sb.group_has_super(g) {
             let meta = 1 + self.sb.gdt_blocks() + self.sb.reserved_gdt_blocks();
-            for b in start..start + meta {
-                mark(b);
-            }
+            start.run(meta).for_each(&mut mark);
         }
         for gd in &self.groups {
             mark(gd.block_bitmap());
             mark(gd.inode_bitmap());
-            for b in gd.inode_table()..gd.inode_table() + self.itable_blocks() {
-                mark(b);
-            }
+            gd.inode_table()
+                .run(self.itable_blocks())
+                .for_each(&mut mark);
         }
         for i in self.group_len(g) as usize..self.bs * 8 {
             set_bit(&mut map, i, true);
@@ -280,7 +312,7 @@ impl Ext4 {
     }
 
     /// Allocates an inode, preferring group `goal`. Directories count in `used_dirs`.
-    pub(super) fn alloc_inode(&mut self, goal: u32, dir: bool) -> Result<u32> {
+    pub(super) fn alloc_inode(&mut self, goal: u32, dir: bool) -> Result<Ino> {
         let groups = self.sb.groups();
         let ipg = self.sb.inodes_per_group();
         for k in 0..groups {
@@ -288,12 +320,12 @@ impl Ext4 {
             if self.groups[g as usize].free_inodes() == 0 {
                 continue;
             }
-            let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 } as usize;
+            let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 };
             let map = self.inode_bitmap(g)?;
-            let Some(i) = (first..ipg as usize).find(|&i| !bit(map, i)) else {
+            let Some(i) = (first..ipg).find(|&i| !bit(map, i as usize)) else {
                 continue;
             };
-            set_bit(map, i, true);
+            set_bit(map, i as usize, true);
             self.blocks.changes += 1;
             let gd = &mut self.groups[g as usize];
             gd.set_free_inodes(gd.free_inodes().saturating_sub(1));
@@ -302,26 +334,26 @@ impl Ext4 {
             }
             if self.sb.group_csum() {
                 let unused_from = ipg - gd.itable_unused();
-                if i as u32 >= unused_from {
-                    gd.set_itable_unused(ipg - i as u32 - 1);
+                if i >= unused_from {
+                    gd.set_itable_unused(ipg - i - 1);
                 }
                 gd.set_flags(gd.flags() & !BG_INODE_UNINIT);
             }
             self.dirty_groups.insert(g);
             let free = self.sb.free_inodes().saturating_sub(1);
             self.sb.set_free_inodes(free);
-            return Ok(g * ipg + i as u32 + 1);
+            return Ok(Ino::at(g, i, ipg));
         }
         Err(self.err(ErrorKind::NoSpace {
             detail: "no free inodes left".into(),
         }))
     }
 
-    pub(super) fn free_inode(&mut self, ino: u32, dir: bool) -> Result<()> {
+    pub(super) fn free_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
         let ipg = self.sb.inodes_per_group();
-        let g = (ino - 1) / ipg;
+        let g = ino.group(ipg);
         let map = self.inode_bitmap(g)?;
-        set_bit(map, ((ino - 1) % ipg) as usize, false);
+        set_bit(map, ino.index(ipg) as usize, false);
         self.blocks.changes += 1;
         let gd = &mut self.groups[g as usize];
         gd.set_free_inodes(gd.free_inodes() + 1);
@@ -336,7 +368,7 @@ impl Ext4 {
 
     /// Allocates `count` blocks as few runs as possible, searching from group `goal`:
     /// the first run that holds them all, else free runs in order until enough.
-    pub(super) fn alloc_blocks(&mut self, goal: u32, count: u64) -> Result<Vec<(u64, u64)>> {
+    pub(super) fn alloc_blocks(&mut self, goal: u32, count: u64) -> Result<Vec<(Block, u64)>> {
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -348,7 +380,7 @@ impl Ext4 {
         // Free runs in search order, merged where they continue into the next group;
         // stop at the first that holds everything.
         let groups = self.sb.groups();
-        let mut merged: Vec<(u64, u64)> = Vec::new();
+        let mut merged: Vec<(Block, u64)> = Vec::new();
         let mut whole = None;
         'search: for k in 0..groups {
             let g = (goal + k) % groups;
@@ -367,7 +399,7 @@ impl Ext4 {
                 }
             }
         }
-        let chosen: Vec<(u64, u64)> = if let Some(s) = whole {
+        let chosen: Vec<(Block, u64)> = if let Some(s) = whole {
             vec![(s, count)]
         } else {
             let mut left = count;
@@ -389,7 +421,7 @@ impl Ext4 {
     }
 
     /// Free runs `(start, len)` of group `g`, in block order.
-    fn free_runs(&mut self, g: u32) -> Result<Vec<(u64, u64)>> {
+    fn free_runs(&mut self, g: u32) -> Result<Vec<(Block, u64)>> {
         let start = self.group_start(g);
         let len = self.group_len(g) as usize;
         let map = self.block_bitmap(g)?;
@@ -414,44 +446,44 @@ impl Ext4 {
     }
 
     /// Marks blocks used or free, keeping group and superblock counts in step.
-    pub(super) fn mark_blocks(&mut self, mut start: u64, mut len: u64, used: bool) -> Result<()> {
-        let bpg = u64::from(self.sb.blocks_per_group());
+    pub(super) fn mark_blocks(&mut self, mut start: Block, mut len: u64, used: bool) -> Result<()> {
+        let bpg = self.sb.blocks_per_group();
         while len > 0 {
-            let g = ((start - self.sb.first_data_block()) / bpg) as u32;
-            let first = (start - self.group_start(g)) as usize;
-            let n = len.min(bpg - first as u64);
+            let (g, first) = self.locate(start)?;
+            let room = bpg - first;
+            let n = u32::try_from(len).map_or(room, |len| len.min(room));
             let map = self.block_bitmap(g)?;
-            for i in first..first + n as usize {
-                if bit(map, i) == used {
+            for i in first..first + n {
+                if bit(map, i as usize) == used {
                     return Err(self.corrupt(
                         Structure::Bitmap(g),
                         format!(
                             "block {} is already {} in the bitmap",
-                            start + (i - first) as u64,
+                            start + u64::from(i - first),
                             if used { "in use" } else { "free" }
                         ),
                     ));
                 }
-                set_bit(map, i, used);
+                set_bit(map, i as usize, used);
             }
             self.blocks.changes += 1;
             let gd = &mut self.groups[g as usize];
             let free = if used {
-                gd.free_blocks() - n as u32
+                gd.free_blocks() - n
             } else {
-                gd.free_blocks() + n as u32
+                gd.free_blocks() + n
             };
             gd.set_free_blocks(free);
             gd.set_flags(gd.flags() & !BG_BLOCK_UNINIT);
             self.dirty_groups.insert(g);
             let total = if used {
-                self.sb.free_blocks() - n
+                self.sb.free_blocks() - u64::from(n)
             } else {
-                self.sb.free_blocks() + n
+                self.sb.free_blocks() + u64::from(n)
             };
             self.sb.set_free_blocks(total);
-            start += n;
-            len -= n;
+            start += u64::from(n);
+            len -= u64::from(n);
         }
         Ok(())
     }
@@ -499,22 +531,23 @@ impl Ext4 {
     }
 
     /// The group an inode lives in.
-    pub(super) fn group_of_inode(&self, ino: u32) -> u32 {
-        (ino - 1) / self.sb.inodes_per_group()
+    pub(super) fn group_of_inode(&self, ino: Ino) -> u32 {
+        ino.group(self.sb.inodes_per_group())
     }
 
-    /// A block of the given group, as an allocation goal.
-    pub(super) fn group_of_block(&self, block: u64) -> u32 {
-        ((block - self.sb.first_data_block()) / u64::from(self.sb.blocks_per_group())) as u32
+    /// The group of a block, as an allocation goal (any group will do for a block
+    /// outside the filesystem: a goal is a preference).
+    pub(super) fn group_of_block(&self, block: Block) -> u32 {
+        let rel = block.0.saturating_sub(self.sb.first_data_block().0);
+        u32::try_from(rel / u64::from(self.sb.blocks_per_group())).unwrap_or(0)
     }
 }
 
 impl Ext4 {
     /// Takes block `b` if it is free; used to keep a growing directory contiguous.
-    pub(super) fn try_take_block(&mut self, b: u64) -> Result<bool> {
-        let g = self.group_of_block(b);
-        let i = (b - self.group_start(g)) as usize;
-        if bit(self.block_bitmap(g)?, i) {
+    pub(super) fn try_take_block(&mut self, b: Block) -> Result<bool> {
+        let (g, i) = self.locate(b)?;
+        if bit(self.block_bitmap(g)?, i as usize) {
             return Ok(false);
         }
         self.mark_blocks(b, 1, true)?;

@@ -115,7 +115,7 @@ fn byte(b: u8, unsigned: bool) -> u32 {
     if unsigned {
         u32::from(b)
     } else {
-        b as i8 as i32 as u32
+        i32::from(b.cast_signed()).cast_unsigned()
     }
 }
 
@@ -135,7 +135,7 @@ fn legacy(name: &[u8], unsigned: bool) -> u32 {
 
 /// Packs up to `4 * N` bytes of `msg` into words, padded with a length-derived pattern.
 fn str2hashbuf<const N: usize>(msg: &[u8], unsigned: bool) -> [u32; N] {
-    let len = msg.len() as u32;
+    let len = c_u32(msg.len());
     let mut pad = len | (len << 8);
     pad |= pad << 16;
     let mut out = [pad; N];
@@ -154,6 +154,12 @@ fn str2hashbuf<const N: usize>(msg: &[u8], unsigned: bool) -> [u32; N] {
         out[word] = val;
     }
     out
+}
+
+/// A length as the C code's `(__u32)len` sees it.
+#[allow(clippy::cast_possible_truncation)] // as the C code truncates, for identical hashes
+fn c_u32(len: usize) -> u32 {
+    len as u32
 }
 
 fn tea(buf: &mut [u32; 4], input: &[u32; 4]) {

@@ -13,14 +13,14 @@ use super::csum::crc32c;
 use super::dir::insert_into_block;
 use super::hash::{HashVersion, dx_hash};
 use super::inode::Inode;
-use super::le::Le;
-use crate::error::{Error, Ino, Result, Structure};
+use super::le::{Le, in_block16};
+use crate::error::{Block, Error, Ino, Result, Structure};
 use crate::hash::UnknownHashVersion;
 
 /// An index block: where its count/limit header is, and its entries.
 struct Node {
     logical: u32,
-    physical: u64,
+    physical: Block,
     block: Vec<u8>,
     /// Byte offset of `dx_countlimit` (0x20 in the root, 8 in nodes).
     at: usize,
@@ -46,7 +46,7 @@ impl Node {
     }
     /// Rewrites the entries (count changes, limit stays).
     fn set_entries(&mut self, entries: &[(u32, u32)]) {
-        self.block.set_u16(self.at + 2, entries.len() as u16);
+        self.block.set_u16(self.at + 2, in_block16(entries.len()));
         for (i, &(h, b)) in entries.iter().enumerate() {
             let o = self.at + i * 8;
             if i > 0 {
@@ -69,10 +69,10 @@ impl Ext4 {
         (self.bs - at) / 8 - usize::from(self.sb.metadata_csum())
     }
 
-    fn read_node(&self, dir: &Inode, blocks: &[u64], logical: u32, at: usize) -> Result<Node> {
+    fn read_node(&self, dir: &Inode, blocks: &[Block], logical: u32, at: usize) -> Result<Node> {
         let physical = *blocks.get(logical as usize).ok_or_else(|| {
             self.corrupt(
-                Structure::Directory(Ino(dir.ino)),
+                Structure::Directory(dir.ino),
                 format!("directory inode {}: index points past its end", dir.ino),
             )
         })?;
@@ -84,7 +84,7 @@ impl Ext4 {
         };
         if node.count() > node.limit() || node.limit() != self.dx_limit(at) || node.count() == 0 {
             return Err(self.corrupt(
-                Structure::Directory(Ino(dir.ino)),
+                Structure::Directory(dir.ino),
                 format!(
                     "directory inode {}: index block {logical} has count {} / limit {}",
                     dir.ino,
@@ -97,7 +97,7 @@ impl Ext4 {
     }
 
     /// The index root (block 0), refused unless it is the two-level kind pibake writes.
-    fn read_root(&self, dir: &Inode, blocks: &[u64]) -> Result<Node> {
+    fn read_root(&self, dir: &Inode, blocks: &[Block]) -> Result<Node> {
         let root = self.read_node(dir, blocks, 0, 0x20)?;
         let levels = root.block[0x1E];
         if root.block[0x1D] != 8 || levels > 1 {
@@ -133,10 +133,10 @@ impl Ext4 {
     /// A new, empty index node block (a fake empty record spanning the block).
     fn new_node(&mut self, dir: &mut Inode) -> Result<Node> {
         let physical = self.append_dir_block(dir)?;
-        let logical = (dir.size() / self.bs as u64) as u32 - 1;
+        let logical = self.dir_len(dir)? - 1;
         let mut block = vec![0u8; self.bs];
-        block.set_u16(4, self.bs as u16);
-        block.set_u16(8, self.dx_limit(8) as u16);
+        block.set_u16(4, in_block16(self.bs));
+        block.set_u16(8, in_block16(self.dx_limit(8)));
         Ok(Node {
             logical,
             physical,
@@ -150,9 +150,7 @@ impl Ext4 {
             let detail = format!("directory inode {}: {e}", dir.ino);
             match e {
                 UnknownHashVersion::Siphash => Error::unsupported(&self.origin, detail),
-                UnknownHashVersion::Other(_) => {
-                    self.corrupt(Structure::Directory(Ino(dir.ino)), detail)
-                }
+                UnknownHashVersion::Other(_) => self.corrupt(Structure::Directory(dir.ino), detail),
             }
         })?;
         Ok(dx_hash(version, name, self.sb.hash_seed()).0)
@@ -160,7 +158,7 @@ impl Ext4 {
 
     /// Finds a name through the index: one leaf read (two on a hash collision that
     /// continues into the next leaf) instead of a scan of the whole directory.
-    pub(super) fn htree_find(&self, dir: &Inode, name: &[u8]) -> Result<Option<u32>> {
+    pub(super) fn htree_find(&self, dir: &Inode, name: &[u8]) -> Result<Option<Ino>> {
         let blocks = self.dir_blocks(dir)?;
         let root = self.read_root(dir, &blocks)?;
         let levels = root.block[0x1E];
@@ -176,17 +174,18 @@ impl Ext4 {
             let leaf = node.entry(i).1;
             let phys = *blocks.get(leaf as usize).ok_or_else(|| {
                 self.corrupt(
-                    Structure::Directory(Ino(dir.ino)),
+                    Structure::Directory(dir.ino),
                     format!("directory inode {}: index points past its end", dir.ino),
                 )
             })?;
             let block = self.blocks.read(phys)?;
-            if let Some(r) = self
+            if let Some(ino) = self
                 .dir_records(dir, &block, end)?
                 .iter()
-                .find(|r| r.ino != 0 && r.name == name)
+                .find(|r| r.ino.is_some() && r.name == name)
+                .and_then(|r| r.ino)
             {
-                return Ok(Some(r.ino));
+                return Ok(Some(ino));
             }
             // A set low bit marks a leaf that continues the previous one's last hash.
             let next = i + 1;
@@ -208,14 +207,14 @@ impl Ext4 {
         let mut leaf = self.empty_leaf();
         let mut parent = dir.ino;
         for r in self.dir_records(dir, &old, end)? {
+            let Some(ino) = r.ino else { continue };
             match r.name {
-                _ if r.ino == 0 => {}
                 b"." => {}
-                b".." => parent = r.ino,
+                b".." => parent = ino,
                 name => {
-                    if !insert_into_block(&mut leaf, end, r.ino, name, r.ftype)? {
+                    if !insert_into_block(&mut leaf, end, ino, name, r.ftype)? {
                         return Err(self.corrupt(
-                            Structure::Directory(Ino(dir.ino)),
+                            Structure::Directory(dir.ino),
                             format!("directory inode {} overflows while indexing", dir.ino),
                         ));
                     }
@@ -227,19 +226,19 @@ impl Ext4 {
 
         let mut root = vec![0u8; self.bs];
         let dir_type = super::inode::Kind::Dir.dirent_type();
-        root.set_u32(0, dir.ino);
+        root.set_u32(0, dir.ino.0);
         root.set_u16(4, 12);
         root[6] = 1;
         root[7] = dir_type;
         root[8] = b'.';
-        root.set_u32(12, parent);
-        root.set_u16(16, (self.bs - 12) as u16);
+        root.set_u32(12, parent.0);
+        root.set_u16(16, in_block16(self.bs - 12));
         root[18] = 2;
         root[19] = dir_type;
         root[20..22].copy_from_slice(b"..");
         root[0x1C] = self.sb.def_hash_version();
         root[0x1D] = 8;
-        root.set_u16(0x20, self.dx_limit(0x20) as u16);
+        root.set_u16(0x20, in_block16(self.dx_limit(0x20)));
         let mut node = Node {
             logical: 0,
             physical: blocks[0],
@@ -257,7 +256,7 @@ impl Ext4 {
         &mut self,
         dir: &mut Inode,
         name: &[u8],
-        ino: u32,
+        ino: Ino,
         ftype: u8,
     ) -> Result<()> {
         let blocks = self.dir_blocks(dir)?;
@@ -279,7 +278,7 @@ impl Ext4 {
         };
         let leaf_phys = *blocks.get(leaf_logical as usize).ok_or_else(|| {
             self.corrupt(
-                Structure::Directory(Ino(dir.ino)),
+                Structure::Directory(dir.ino),
                 format!("directory inode {}: index points past its end", dir.ino),
             )
         })?;
@@ -292,15 +291,15 @@ impl Ext4 {
 
         // Split the leaf: all its names plus the new one, sorted by hash, cut at a hash
         // boundary near the middle so no hash straddles two leaves.
-        let mut names: Vec<(u32, Vec<u8>, u32, u8)> = self
+        let mut names: Vec<(u32, Vec<u8>, Ino, u8)> = self
             .dir_records(dir, &leaf, end)?
             .iter()
-            .filter(|r| r.ino != 0)
-            .map(|r| {
+            .filter_map(|r| Some((r, r.ino?)))
+            .map(|(r, ino)| {
                 Ok((
                     self.hash_of(dir, &root.block, r.name)?,
                     r.name.to_vec(),
-                    r.ino,
+                    ino,
                     r.ftype,
                 ))
             })
@@ -322,13 +321,13 @@ impl Ext4 {
             })?;
         let split_hash = names[cut].0;
         let new_phys = self.append_dir_block(dir)?;
-        let new_logical = (dir.size() / self.bs as u64) as u32 - 1;
+        let new_logical = self.dir_len(dir)? - 1;
         for (part, phys) in [(&names[..cut], leaf_phys), (&names[cut..], new_phys)] {
             let mut block = self.empty_leaf();
             for (_, n, i, t) in part {
                 if !insert_into_block(&mut block, end, *i, n, *t)? {
                     return Err(self.corrupt(
-                        Structure::Directory(Ino(dir.ino)),
+                        Structure::Directory(dir.ino),
                         "directory leaf split overflow",
                     ));
                 }

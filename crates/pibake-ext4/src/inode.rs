@@ -2,10 +2,10 @@
 
 use super::Ext4;
 use super::csum::crc32c;
-use super::le::{Le, get_split, set_split};
-use crate::error::{Ino, Result, Structure};
+use super::le::{Le, get_split, hi16, in_block16, lo16, set_split};
+use crate::error::{Block, Ino, Result, Structure};
 
-pub const ROOT_INO: u32 = 2;
+pub const ROOT_INO: Ino = Ino(2);
 
 pub const S_IFMT: u16 = 0o170000;
 pub const S_IFREG: u16 = 0o100000;
@@ -85,7 +85,7 @@ impl Time {
 /// One inode, as its on-disk bytes (`s_inode_size` of them).
 #[derive(Clone)]
 pub struct Inode {
-    pub ino: u32,
+    pub ino: Ino,
     pub raw: Vec<u8>,
 }
 
@@ -112,10 +112,10 @@ impl Inode {
         u32::from(self.raw.u16_at(0x18)) | u32::from(self.raw.u16_at(0x7A)) << 16
     }
     pub fn set_owner(&mut self, uid: u32, gid: u32) {
-        self.raw.set_u16(0x2, uid as u16);
-        self.raw.set_u16(0x78, (uid >> 16) as u16);
-        self.raw.set_u16(0x18, gid as u16);
-        self.raw.set_u16(0x7A, (gid >> 16) as u16);
+        self.raw.set_u16(0x2, lo16(uid));
+        self.raw.set_u16(0x78, hi16(uid));
+        self.raw.set_u16(0x18, lo16(gid));
+        self.raw.set_u16(0x7A, hi16(gid));
     }
     pub fn size(&self) -> u64 {
         get_split(&self.raw, 0x4, Some(0x6C), 4)
@@ -151,8 +151,12 @@ impl Inode {
         self.set_flags(self.flags() & !EXT4_HUGE_FILE_FL);
         set_split(&mut self.raw, 0x1C, Some(0x74), 2, n)
     }
-    pub fn file_acl(&self) -> u64 {
-        get_split(&self.raw, 0x68, Some(0x76), 2)
+    /// The extended-attribute block, if the inode has one.
+    pub fn file_acl(&self) -> Option<Block> {
+        match get_split(&self.raw, 0x68, Some(0x76), 2) {
+            0 => None,
+            b => Some(Block(b)),
+        }
     }
     /// The 60 bytes of `i_block`: extent root, or a fast symlink's target.
     pub fn i_block(&self) -> &[u8] {
@@ -174,7 +178,8 @@ impl Inode {
     }
 
     fn time(&self, (s, x): (usize, usize)) -> Time {
-        let lo = i64::from(self.raw.u32_at(s) as i32);
+        // The seconds field is signed: 1901 to 2038, moved by the epoch bits.
+        let lo = i64::from(self.raw.u32_at(s).cast_signed());
         if !self.has_extra(x + 4) {
             return Time::from_secs(lo);
         }
@@ -186,9 +191,9 @@ impl Inode {
         }
     }
     fn set_time(&mut self, (s, x): (usize, usize), t: Time) {
-        self.raw.set_u32(s, t.secs as u32);
+        self.raw.set_u32(s, secs_lo(t.secs));
         if self.has_extra(x + 4) {
-            let epoch = ((t.secs - i64::from(t.secs as i32)) >> 32) as u32 & 3;
+            let epoch = secs_lo((t.secs - i64::from(secs_lo(t.secs).cast_signed())) >> 32) & 3;
             self.raw.set_u32(x, t.nanos << 2 | epoch);
         }
     }
@@ -218,8 +223,9 @@ impl Inode {
             self.set_time(CRTIME, t)
         }
     }
-    pub fn set_dtime(&mut self, secs: u32) {
-        self.raw.set_u32(0x14, secs)
+    /// The deletion time (32 bits of seconds; it has no extra field).
+    pub fn set_dtime(&mut self, t: Time) {
+        self.raw.set_u32(0x14, secs_lo(t.secs))
     }
 
     /// The inode checksum (`metadata_csum`), over the whole on-disk inode.
@@ -249,27 +255,43 @@ impl Inode {
     }
 }
 
+/// The low 32 bits of a time in seconds, as the 32-bit seconds fields hold them (the
+/// rest goes to the epoch bits of the extra field, or is lost where there is none).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // the format's split
+fn secs_lo(secs: i64) -> u32 {
+    secs as u32
+}
+
 impl Ext4 {
     /// Block and byte offset of an inode inside its group's inode table.
-    fn inode_location(&self, ino: u32) -> Result<(u64, usize)> {
-        if ino == 0 || ino > self.sb.inodes_count() {
-            return Err(self.corrupt(
-                Structure::Inode(Ino(ino)),
+    fn inode_location(&self, ino: Ino) -> Result<(Block, usize)> {
+        let out_of_range = || {
+            self.corrupt(
+                Structure::Inode(ino),
                 format!("inode number {ino} out of range"),
-            ));
+            )
+        };
+        if ino.0 == 0 || ino.0 > self.sb.inodes_count() {
+            return Err(out_of_range());
         }
         let ipg = self.sb.inodes_per_group();
-        let g = (ino - 1) / ipg;
-        let index = u64::from((ino - 1) % ipg) * self.sb.inode_size() as u64;
-        let table = self.groups[g as usize].inode_table();
+        let table = self
+            .groups
+            .get(ino.group(ipg) as usize)
+            .ok_or_else(out_of_range)?
+            .inode_table();
+        // Inode and block sizes are powers of two, the inode no larger (checked at open).
+        let isize = self.sb.inode_size();
+        let per_block = self.bs / isize;
+        let index = ino.index(ipg) as usize;
         Ok((
-            table + index / self.bs as u64,
-            (index % self.bs as u64) as usize,
+            table + (index / per_block) as u64,
+            index % per_block * isize,
         ))
     }
 
     /// Reads an inode and verifies its checksum.
-    pub(super) fn inode(&self, ino: u32) -> Result<Inode> {
+    pub(super) fn inode(&self, ino: Ino) -> Result<Inode> {
         let (block, off) = self.inode_location(ino)?;
         let data = self.blocks.read(block)?;
         let inode = Inode {
@@ -278,7 +300,7 @@ impl Ext4 {
         };
         if self.sb.metadata_csum() && inode.checksum(self.seed) != inode.stored_checksum() {
             return Err(self.corrupt(
-                Structure::Inode(Ino(ino)),
+                Structure::Inode(ino),
                 format!("inode {ino}: checksum mismatch (run e2fsck on the image)"),
             ));
         }
@@ -289,9 +311,9 @@ impl Ext4 {
     pub(super) fn write_inode(&mut self, inode: &mut Inode) -> Result<()> {
         if self.sb.metadata_csum() {
             let c = inode.checksum(self.seed);
-            inode.raw.set_u16(0x7C, c as u16);
+            inode.raw.set_u16(0x7C, lo16(c));
             if inode.has_extra(0x84) {
-                inode.raw.set_u16(0x82, (c >> 16) as u16);
+                inode.raw.set_u16(0x82, hi16(c));
             }
         }
         let (block, off) = self.inode_location(inode.ino)?;
@@ -304,11 +326,11 @@ impl Ext4 {
     /// A fresh inode: zeroed, with the extra space the superblock wants, all four
     /// timestamps set to `time`, and a generation derived from its number so that the
     /// same operations give the same bytes.
-    pub(super) fn new_inode(&self, ino: u32, mode: u16, time: Time) -> Inode {
+    pub(super) fn new_inode(&self, ino: Ino, mode: u16, time: Time) -> Inode {
         let mut raw = vec![0u8; self.sb.inode_size()];
         if raw.len() > 128 {
             let want = self.sb.want_extra_isize().max(32);
-            let room = raw.len() as u16 - 128;
+            let room = in_block16(raw.len() - 128);
             raw.set_u16(0x80, want.min(room));
         }
         raw.set_u32(0x64, crc32c(self.seed, &ino.to_le_bytes()));

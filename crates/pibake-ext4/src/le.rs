@@ -46,10 +46,45 @@ pub fn get_split(b: &[u8], lo_off: usize, hi_off: Option<usize>, hi_bytes: usize
 }
 
 pub fn set_split(b: &mut [u8], lo_off: usize, hi_off: Option<usize>, hi_bytes: usize, v: u64) {
-    b.set_u32(lo_off, v as u32);
+    b.set_u32(lo_off, lo32(v));
     match (hi_off, hi_bytes) {
-        (Some(o), 2) => b.set_u16(o, (v >> 32) as u16),
-        (Some(o), 4) => b.set_u32(o, (v >> 32) as u32),
+        (Some(o), 2) => b.set_u16(o, lo16(hi32(v))),
+        (Some(o), 4) => b.set_u32(o, hi32(v)),
         _ => {}
     }
+}
+
+// ext4 stores wide numbers as a low field and a high field (or only the low one, in
+// older layouts); cutting a value into them is the format, not an accident, so these
+// four are the crate's only truncating casts of numbers.
+
+/// The low 32 bits of `v`.
+#[allow(clippy::cast_possible_truncation)] // the low field of a split number
+pub fn lo32(v: u64) -> u32 {
+    v as u32
+}
+
+/// The high 32 bits of `v`.
+#[allow(clippy::cast_possible_truncation)] // the high field; the shift leaves 32 bits
+pub fn hi32(v: u64) -> u32 {
+    (v >> 32) as u32
+}
+
+/// The low 16 bits of `v`.
+#[allow(clippy::cast_possible_truncation)] // the low field of a split number
+pub fn lo16(v: u32) -> u16 {
+    v as u16
+}
+
+/// The high 16 bits of `v`.
+#[allow(clippy::cast_possible_truncation)] // the high field; the shift leaves 16 bits
+pub fn hi16(v: u32) -> u16 {
+    (v >> 16) as u16
+}
+
+/// A length, offset or count inside one block (a record length, a node's entry count or
+/// limit) as the 16-bit field that holds it. Blocks are at most 32 KiB (64 KiB blocks
+/// are refused at open, and mkfs makes 1 and 4 KiB), so such values always fit.
+pub fn in_block16(v: usize) -> u16 {
+    u16::try_from(v).expect("a value bounded by the block size (at most 32 KiB) fits 16 bits")
 }

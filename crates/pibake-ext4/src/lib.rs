@@ -41,6 +41,16 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Numbers move between on-disk widths and memory through `From`, `try_from` (a value
+// from disk that does not fit is corrupt) or a few documented helpers that cut a value
+// where the format does (`le::lo32` and its siblings, `inode::secs_lo`, `hash::c_u32`);
+// a bare `as` that could cut, wrap or drop a sign is an error.
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+#![warn(clippy::cast_lossless)]
 
 mod csum;
 mod device;
@@ -58,6 +68,7 @@ mod superblock;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use device::{Device, FileRange};
+use error::Block;
 pub use error::{Error, ErrorKind, Ino, Result, Structure};
 
 pub use dir::DirEntry;
@@ -85,15 +96,15 @@ struct Blocks {
     origin: String,
     bs: usize,
     count: u64,
-    dirty: BTreeMap<u64, Vec<u8>>,
+    dirty: BTreeMap<Block, Vec<u8>>,
     /// Bumped by every change to pending state, so a failed edit can tell whether it
     /// left anything half-done.
     changes: u64,
 }
 
 impl Blocks {
-    fn check(&self, n: u64, len: u64) -> Result<()> {
-        if n.checked_add(len).is_none_or(|end| end > self.count) {
+    fn check(&self, n: Block, len: u64) -> Result<()> {
+        if n.0.checked_add(len).is_none_or(|end| end > self.count) {
             return Err(Error::corrupt(
                 &self.origin,
                 Structure::Geometry,
@@ -106,12 +117,12 @@ impl Blocks {
         Ok(())
     }
 
-    fn read(&self, n: u64) -> Result<Vec<u8>> {
+    fn read(&self, n: Block) -> Result<Vec<u8>> {
         if let Some(b) = self.dirty.get(&n) {
             return Ok(b.clone());
         }
         self.check(n, 1)?;
-        self.read_bytes(n * self.bs as u64, self.bs)
+        self.read_bytes(n.offset(self.bs), self.bs)
     }
 
     fn read_bytes(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
@@ -125,17 +136,24 @@ impl Blocks {
     }
 
     /// `len` consecutive blocks from `start`, pending writes included.
-    fn read_run(&self, start: u64, len: u64) -> Result<Vec<u8>> {
+    fn read_run(&self, start: Block, len: u64) -> Result<Vec<u8>> {
         self.check(start, len)?;
-        let mut buf = self.read_bytes(start * self.bs as u64, len as usize * self.bs)?;
+        let bytes = usize::try_from(len)
+            .ok()
+            .and_then(|len| len.checked_mul(self.bs))
+            .ok_or_else(|| {
+                Error::unsupported(&self.origin, "a run of blocks larger than memory")
+            })?;
+        let mut buf = self.read_bytes(start.offset(self.bs), bytes)?;
         for (&n, b) in self.dirty.range(start..start + len) {
-            let off = (n - start) as usize * self.bs;
+            // Below `len`, which fits a usize (checked above).
+            let off = usize::try_from(n - start).expect("inside the run") * self.bs;
             buf[off..off + self.bs].copy_from_slice(b);
         }
         Ok(buf)
     }
 
-    fn write(&mut self, n: u64, data: Vec<u8>) {
+    fn write(&mut self, n: Block, data: Vec<u8>) {
         debug_assert_eq!(data.len(), self.bs);
         self.changes += 1;
         self.dirty.insert(n, data);
@@ -364,7 +382,7 @@ impl Ext4 {
 
     /// The inode `path` names, following symlinks inside the filesystem (the last one
     /// only when `follow_last`); `None` when something along the way does not exist.
-    fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<u32>> {
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<Ino>> {
         let mut todo: Vec<String> = self
             .components(path)?
             .iter()
@@ -480,12 +498,12 @@ impl Ext4 {
         let inode = self.must_resolve(path, false)?;
         let kind = inode.kind().ok_or_else(|| {
             self.corrupt(
-                Structure::Inode(Ino(inode.ino)),
+                Structure::Inode(inode.ino),
                 format!("{path}: inode has mode 0o{:o}", inode.mode()),
             )
         })?;
         Ok(Stat {
-            ino: inode.ino,
+            ino: inode.ino.0,
             kind,
             mode: inode.mode() & 0o7777,
             uid: inode.uid(),
@@ -506,12 +524,11 @@ impl Ext4 {
 
     fn file_data(&self, inode: &Inode) -> Result<Vec<u8>> {
         let size = inode.size();
-        let mut out =
-            vec![
-                0u8;
-                usize::try_from(size)
-                    .map_err(|_| Error::unsupported(&self.origin, "file larger than memory"))?
-            ];
+        let in_memory = |n: u64| {
+            usize::try_from(n)
+                .map_err(|_| Error::unsupported(&self.origin, "file larger than memory"))
+        };
+        let mut out = vec![0u8; in_memory(size)?];
         if size == 0 {
             return Ok(out);
         }
@@ -523,18 +540,19 @@ impl Ext4 {
             }
             let len = u64::from(e.len).min((size - from).div_ceil(bs));
             let data = self.blocks.read_run(e.start, len)?;
-            let n = (len * bs).min(size - from) as usize;
-            out[from as usize..from as usize + n].copy_from_slice(&data[..n]);
+            // Both below the size, which fits a usize.
+            let (at, n) = (in_memory(from)?, in_memory((len * bs).min(size - from))?);
+            out[at..at + n].copy_from_slice(&data[..n]);
         }
         Ok(out)
     }
 
     fn link_target(&self, inode: &Inode) -> Result<String> {
-        let size = inode.size() as usize;
-        let bytes = if inode.flags() & EXT4_EXTENTS_FL == 0 && size < 60 {
-            inode.i_block()[..size].to_vec()
-        } else {
-            self.file_data(inode)?
+        let bytes = match usize::try_from(inode.size()) {
+            Ok(size) if inode.flags() & EXT4_EXTENTS_FL == 0 && size < 60 => {
+                inode.i_block()[..size].to_vec()
+            }
+            _ => self.file_data(inode)?,
         };
         String::from_utf8(bytes).map_err(|_| {
             Error::unsupported(
@@ -554,7 +572,7 @@ impl Ext4 {
         let runs = self.alloc_blocks(goal, nblocks)?;
         let mut chunks = data.chunks(bs);
         for &(start, len) in &runs {
-            for b in start..start + len {
+            for b in start.run(len) {
                 let mut block = chunks.next().expect("as many chunks as blocks").to_vec();
                 block.resize(bs, 0);
                 self.blocks.write(b, block);
@@ -573,7 +591,7 @@ impl Ext4 {
             self.free_mapping(&m)?;
         } else if inode.kind() != Some(Kind::Symlink)
             && inode.blocks_512(self.bs) > 0
-            && inode.file_acl() == 0
+            && inode.file_acl().is_none()
         {
             return Err(Error::unsupported(
                 &self.origin,
@@ -625,7 +643,7 @@ impl Ext4 {
     }
 
     /// Adds a name to a directory and stamps the directory's times.
-    fn link_into(&mut self, dir: &mut Inode, name: &str, ino: u32, kind: Kind) -> Result<()> {
+    fn link_into(&mut self, dir: &mut Inode, name: &str, ino: Ino, kind: Kind) -> Result<()> {
         self.add_entry(dir, name, ino, kind)?;
         dir.set_mtime(self.time);
         dir.set_ctime(self.time);
@@ -784,7 +802,7 @@ impl Ext4 {
         if links == 0 {
             self.free_data(&inode)?;
             self.release_xattr_block(&inode)?;
-            inode.set_dtime(self.time.secs as u32);
+            inode.set_dtime(self.time);
             inode.set_size(0);
             inode.set_blocks_512(0);
             self.free_inode(ino, is_dir)?;
@@ -809,7 +827,7 @@ impl Ext4 {
             }
             let kind = fs.inode(ino)?.kind().ok_or_else(|| {
                 fs.corrupt(
-                    Structure::Inode(Ino(ino)),
+                    Structure::Inode(ino),
                     format!("{from}: has an unknown file type"),
                 )
             })?;
@@ -824,10 +842,9 @@ impl Ext4 {
 
     /// Drops a deleted inode's reference to a shared extended-attribute block.
     fn release_xattr_block(&mut self, inode: &Inode) -> Result<()> {
-        let b = inode.file_acl();
-        if b == 0 {
+        let Some(b) = inode.file_acl() else {
             return Ok(());
-        }
+        };
         let mut block = self.blocks.read(b)?;
         let refs = block.u32_at(4);
         if refs <= 1 {
@@ -851,7 +868,7 @@ impl Ext4 {
         self.flush_groups()?;
         let dirty = std::mem::take(&mut self.blocks.dirty);
         for (n, data) in &dirty {
-            self.blocks.write_bytes(n * self.bs as u64, data)?;
+            self.blocks.write_bytes(n.offset(self.bs), data)?;
         }
         self.bitmaps = Bitmaps::default();
         self.sb.finalize();

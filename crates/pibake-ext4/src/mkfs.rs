@@ -12,19 +12,29 @@
 //! only matter for growing a mounted filesystem past its reserve) and `orphan_file`.
 
 use super::csum::crc32c;
-use super::group::{BG_INODE_UNINIT, GroupDesc};
+use super::group::{BG_INODE_UNINIT, GroupDesc, bit, set_bit};
 use super::inode::{ROOT_INO, S_IFDIR, S_IFREG};
-use super::le::Le;
+use super::le::{Le, hi32, lo16, lo32, set_split};
 use super::superblock::*;
 use super::{Ext4, Meta, Time};
 use crate::device::Device;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Block, Error, ErrorKind, Ino, Result};
 
 const BG_INODE_ZEROED: u16 = 0x4;
-const JOURNAL_INO: u32 = 8;
-const INODE_SIZE: usize = 256;
+const JOURNAL_INO: Ino = Ino(8);
+const INODE_SIZE: u16 = 256;
 const INODE_RATIO: u64 = 16384;
-const GROUPS_PER_FLEX: u32 = 16;
+const LOG_GROUPS_PER_FLEX: u8 = 4;
+const GROUPS_PER_FLEX: u32 = 1 << LOG_GROUPS_PER_FLEX;
+
+fn invalid(what: impl Into<String>) -> Error {
+    Error::new("mkfs", ErrorKind::InvalidGeometry(what.into()))
+}
+
+/// A size in bytes or blocks of a buffer mkfs builds in memory.
+fn in_memory(n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| invalid(format!("{n} is too large for memory")))
+}
 
 /// How to make the filesystem. [`MkfsOptions::new`] gives a Raspberry Pi OS root.
 #[derive(Debug, Clone)]
@@ -72,10 +82,10 @@ fn journal_blocks(blocks: u64) -> u64 {
 /// Where a group's metadata lives.
 struct Geometry {
     bs: usize,
-    first_data_block: u64,
+    first_data_block: Block,
     blocks: u64,
     groups: u32,
-    bpg: u64,
+    bpg: u32,
     ipg: u32,
     itable_blocks: u64,
     gdt_blocks: u64,
@@ -85,13 +95,10 @@ struct Geometry {
 impl Geometry {
     fn new(region_len: u64, o: &MkfsOptions) -> Result<Geometry> {
         if o.block_size != 1024 && o.block_size != 4096 {
-            return Err(Error::new(
-                "mkfs",
-                ErrorKind::InvalidGeometry(format!(
-                    "block size {} (use 1024 or 4096)",
-                    o.block_size
-                )),
-            ));
+            return Err(invalid(format!(
+                "block size {} (use 1024 or 4096)",
+                o.block_size
+            )));
         }
         let bs = o.block_size;
         let first_data_block = u64::from(bs == 1024);
@@ -99,17 +106,23 @@ impl Geometry {
         let mut blocks = region_len / bs as u64;
         let desc_size = if o.bit64 { 64 } else { 32 };
         if !o.bit64 && blocks > u64::from(u32::MAX) {
-            return Err(Error::new(
-                "mkfs",
-                ErrorKind::InvalidGeometry("more than 2^32 blocks need the 64bit feature".into()),
-            ));
+            return Err(invalid("more than 2^32 blocks need the 64bit feature"));
         }
-        let inodes_per_block = (bs / INODE_SIZE) as u64;
+        let too_small = || {
+            invalid(format!(
+                "{region_len} bytes is too small for an ext4 filesystem"
+            ))
+        };
+        if blocks <= first_data_block {
+            return Err(too_small());
+        }
+        let inodes_per_block = (bs / usize::from(INODE_SIZE)) as u64;
         let mut groups;
         let mut ipg;
         let mut gdt_blocks;
         loop {
-            groups = (blocks - first_data_block).div_ceil(bpg) as u32;
+            groups = u32::try_from((blocks - first_data_block).div_ceil(bpg))
+                .map_err(|_| invalid("more than 2^32 block groups"))?;
             gdt_blocks = (u64::from(groups) * desc_size as u64).div_ceil(bs as u64);
             let inodes = (blocks * bs as u64 / INODE_RATIO).max(16 * u64::from(groups));
             ipg = inodes
@@ -125,35 +138,38 @@ impl Geometry {
             }
             break;
         }
-        let itable_blocks = ipg * INODE_SIZE as u64 / bs as u64;
+        let itable_blocks = ipg * u64::from(INODE_SIZE) / bs as u64;
+        // Both at most 8 * 4096: one bitmap block's bits.
+        let bpg = u32::try_from(bpg).map_err(|_| invalid("blocks per group"))?;
+        let ipg = u32::try_from(ipg).map_err(|_| invalid("inodes per group"))?;
+        if ipg.checked_mul(groups).is_none() {
+            return Err(invalid("more than 2^32 inodes"));
+        }
         let g = Geometry {
             bs,
-            first_data_block,
+            first_data_block: Block(first_data_block),
             blocks,
             groups,
             bpg,
-            ipg: ipg as u32,
+            ipg,
             itable_blocks,
             gdt_blocks,
             desc_size,
         };
-        if g.blocks < 64 + journal_blocks(g.blocks) + g.metadata_end(0) - g.first_data_block {
-            return Err(Error::new(
-                "mkfs",
-                ErrorKind::InvalidGeometry(format!(
-                    "{region_len} bytes is too small for an ext4 filesystem"
-                )),
-            ));
+        if g.blocks < 64 + journal_blocks(g.blocks) + (g.metadata_end(0) - g.first_data_block) {
+            return Err(too_small());
         }
         Ok(g)
     }
 
-    fn group_start(&self, g: u32) -> u64 {
-        self.first_data_block + u64::from(g) * self.bpg
+    fn group_start(&self, g: u32) -> Block {
+        self.first_data_block + u64::from(g) * u64::from(self.bpg)
     }
 
-    fn group_len(&self, g: u32) -> u64 {
-        (self.group_start(g) + self.bpg).min(self.blocks) - self.group_start(g)
+    /// Blocks in group `g` (the last group may be short).
+    fn group_len(&self, g: u32) -> u32 {
+        let left = self.blocks - self.group_start(g).0;
+        u32::try_from(left).map_or(self.bpg, |left| left.min(self.bpg))
     }
 
     /// Superblock copy plus descriptor table at the start of `g`, if it has them.
@@ -167,7 +183,7 @@ impl Geometry {
 
     /// Block, inode bitmap and inode table of group `g`: packed at the start of its flex
     /// group's first group, after that group's superblock copy.
-    fn placement(&self, g: u32, sb: &Superblock) -> (u64, u64, u64) {
+    fn placement(&self, g: u32, sb: &Superblock) -> (Block, Block, Block) {
         let first = g - g % GROUPS_PER_FLEX;
         let n = u64::from(GROUPS_PER_FLEX.min(self.groups - first));
         let base = self.group_start(first) + self.super_blocks(first, sb);
@@ -180,7 +196,7 @@ impl Geometry {
     }
 
     /// First block after all of group 0's flex metadata.
-    fn metadata_end(&self, first: u32) -> u64 {
+    fn metadata_end(&self, first: u32) -> Block {
         let n = u64::from(GROUPS_PER_FLEX.min(self.groups - first));
         self.group_start(first) + 1 + self.gdt_blocks + n * (2 + self.itable_blocks)
     }
@@ -206,42 +222,33 @@ impl Ext4 {
         for grp in 0..g.groups {
             let start = g.group_start(grp);
             let mut map = vec![0u8; bs];
-            let mut mark = |b: u64| {
-                if (start..start + g.bpg).contains(&b) {
-                    let i = (b - start) as usize;
-                    map[i / 8] |= 1 << (i % 8);
+            let mut mark = |b: Block| {
+                if let Some(i) =
+                    b.0.checked_sub(start.0)
+                        .and_then(|i| u32::try_from(i).ok())
+                        .filter(|&i| i < g.bpg)
+                {
+                    set_bit(&mut map, i as usize, true);
                 }
             };
-            for b in start..start + g.super_blocks(grp, &sb) {
-                mark(b);
-            }
+            start.run(g.super_blocks(grp, &sb)).for_each(&mut mark);
             for other in 0..g.groups {
                 let (bb, ib, it) = g.placement(other, &sb);
                 mark(bb);
                 mark(ib);
-                for b in it..it + g.itable_blocks {
-                    mark(b);
-                }
+                it.run(g.itable_blocks).for_each(&mut mark);
             }
-            for i in g.group_len(grp) as usize..bs * 8 {
-                map[i / 8] |= 1 << (i % 8);
+            let len = g.group_len(grp);
+            for i in len as usize..bs * 8 {
+                set_bit(&mut map, i, true);
             }
-            let used: u32 = map.iter().map(|b| b.count_ones()).sum::<u32>()
-                - (bs * 8 - g.group_len(grp) as usize) as u32;
-            let free = g.group_len(grp) as u32 - used;
+            let free: u32 = (0..len).map(|i| u32::from(!bit(&map, i as usize))).sum();
             free_total += u64::from(free);
             let (bb, ib, it) = g.placement(grp, &sb);
             let mut d = GroupDesc {
                 raw: vec![0u8; g.desc_size],
             };
-            d.raw.set_u32(0x0, bb as u32);
-            d.raw.set_u32(0x4, ib as u32);
-            d.raw.set_u32(0x8, it as u32);
-            if g.desc_size >= 64 {
-                d.raw.set_u32(0x20, (bb >> 32) as u32);
-                d.raw.set_u32(0x24, (ib >> 32) as u32);
-                d.raw.set_u32(0x28, (it >> 32) as u32);
-            }
+            d.set_locations(bb, ib, it);
             d.set_free_blocks(free);
             let reserved = if grp == 0 { sb.first_ino() - 1 } else { 0 };
             d.set_free_inodes(g.ipg - reserved);
@@ -263,29 +270,24 @@ impl Ext4 {
         // Group 0's inode bitmap: the reserved inodes are in use.
         let mut imap0 = vec![0u8; bs];
         for i in 0..(sb.first_ino() - 1) as usize {
-            imap0[i / 8] |= 1 << (i % 8);
+            set_bit(&mut imap0, i, true);
         }
         let mut empty_imap = vec![0u8; bs];
         for map in [&mut imap0, &mut empty_imap] {
             for i in g.ipg as usize..bs * 8 {
-                map[i / 8] |= 1 << (i % 8);
+                set_bit(map, i, true);
             }
         }
         let seed = sb.csum_seed();
-        for (grp, d) in descs.iter_mut().enumerate() {
+        for (grp, d) in (0u32..).zip(descs.iter_mut()) {
             let imap = if grp == 0 { &imap0 } else { &empty_imap };
-            let b = crc32c(seed, &bitmaps[grp][..g.bpg as usize / 8]);
+            let b = crc32c(seed, &bitmaps[grp as usize][..g.bpg as usize / 8]);
             let i = crc32c(seed, &imap[..g.ipg as usize / 8]);
-            d.raw.set_u16(0x18, b as u16);
-            d.raw.set_u16(0x1A, i as u16);
-            if g.desc_size >= 64 {
-                d.raw.set_u16(0x38, (b >> 16) as u16);
-                d.raw.set_u16(0x3A, (i >> 16) as u16);
-            }
-            let c = d.checksum(grp as u32, true, seed, sb.uuid());
+            d.set_bitmap_csums(b, i);
+            let c = d.checksum(grp, true, seed, sb.uuid());
             d.raw.set_u16(0x1E, c);
         }
-        let mut gdt = vec![0u8; (g.gdt_blocks as usize) * bs];
+        let mut gdt = vec![0u8; in_memory(g.gdt_blocks)? * bs];
         for (i, d) in descs.iter().enumerate() {
             gdt[i * g.desc_size..(i + 1) * g.desc_size].copy_from_slice(&d.raw);
         }
@@ -293,24 +295,25 @@ impl Ext4 {
         // Write: bitmaps, zeroed inode tables, descriptor tables and superblock copies.
         for grp in 0..g.groups {
             let (bb, ib, it) = g.placement(grp, &sb);
-            put(bb * bs as u64, &bitmaps[grp as usize])?;
-            put(ib * bs as u64, if grp == 0 { &imap0 } else { &empty_imap })?;
-            let zeros = vec![0u8; g.itable_blocks as usize * bs];
+            put(bb.offset(bs), &bitmaps[grp as usize])?;
+            put(ib.offset(bs), if grp == 0 { &imap0 } else { &empty_imap })?;
+            let zeros = vec![0u8; in_memory(g.itable_blocks)? * bs];
             if grp == 0 {
-                put(it * bs as u64, &zeros)?;
+                put(it.offset(bs), &zeros)?;
             }
             if sb.group_has_super(grp) {
                 let start = g.group_start(grp);
                 let mut copy = sb.clone();
-                copy.raw.set_u16(0x5A, grp as u16);
+                // s_block_group_nr is 16 bits; e2fsprogs stores the low bits as well.
+                copy.raw.set_u16(0x5A, lo16(grp));
                 copy.finalize();
                 let at = if grp == 0 {
                     SB_OFFSET
                 } else {
-                    start * bs as u64
+                    start.offset(bs)
                 };
                 put(at, &copy.raw)?;
-                put((start + 1) * bs as u64, &gdt)?;
+                put((start + 1).offset(bs), &gdt)?;
             }
         }
 
@@ -331,7 +334,7 @@ impl Ext4 {
     /// valid checksums.
     fn make_reserved_inodes(&mut self) -> Result<()> {
         for ino in 1..self.sb.first_ino() {
-            let mut inode = self.new_inode(ino, 0, Time::default());
+            let mut inode = self.new_inode(Ino(ino), 0, Time::default());
             inode.raw.set_u32(0x64, 0);
             self.write_inode(&mut inode)?;
         }
@@ -359,13 +362,21 @@ impl Ext4 {
     /// The journal: a contiguous file whose first block is a clean jbd2 superblock.
     fn make_journal(&mut self, blocks: u64) -> Result<()> {
         let bs = self.bs;
-        let mut data = vec![0u8; blocks as usize * bs];
+        let mut data = vec![0u8; in_memory(blocks)? * bs];
         let be =
             |d: &mut [u8], off: usize, v: u32| d[off..off + 4].copy_from_slice(&v.to_be_bytes());
         be(&mut data, 0x0, 0xC03B_3998); // magic
         be(&mut data, 0x4, 4); // superblock v2
-        be(&mut data, 0xC, bs as u32);
-        be(&mut data, 0x10, blocks as u32);
+        be(
+            &mut data,
+            0xC,
+            u32::try_from(bs).map_err(|_| invalid("block size"))?,
+        );
+        be(
+            &mut data,
+            0x10,
+            u32::try_from(blocks).map_err(|_| invalid("journal size"))?,
+        );
         be(&mut data, 0x14, 1); // first log block
         be(&mut data, 0x18, 1); // first expected sequence
         if self.sb.is_64bit() {
@@ -380,7 +391,7 @@ impl Ext4 {
         let runs = self.alloc_blocks(mid, blocks)?;
         let mut chunks = data.chunks(bs);
         for &(start, len) in &runs {
-            for b in start..start + len {
+            for b in start.run(len) {
                 self.blocks
                     .write(b, chunks.next().expect("one chunk per block").to_vec());
             }
@@ -390,15 +401,13 @@ impl Ext4 {
         inode.set_blocks_512((blocks + tree) * (bs as u64 / 512));
         self.write_inode(&mut inode)?;
         // The superblock keeps a copy of the journal inode's block map.
-        self.sb.raw.set_u32(0xE0, JOURNAL_INO);
+        self.sb.raw.set_u32(0xE0, JOURNAL_INO.0);
         for i in 0..15 {
             let v = inode.i_block().u32_at(i * 4);
             self.sb.raw.set_u32(0x10C + i * 4, v);
         }
-        self.sb
-            .raw
-            .set_u32(0x10C + 15 * 4, (inode.size() >> 32) as u32);
-        self.sb.raw.set_u32(0x10C + 16 * 4, inode.size() as u32);
+        self.sb.raw.set_u32(0x10C + 15 * 4, hi32(inode.size()));
+        self.sb.raw.set_u32(0x10C + 16 * 4, lo32(inode.size()));
         self.sb.raw.set_u8(0xFD, 1); // EXT3_JNL_BACKUP_BLOCKS
         Ok(())
     }
@@ -408,14 +417,15 @@ fn superblock(g: &Geometry, o: &MkfsOptions) -> Superblock {
     let mut r = vec![0u8; SB_SIZE];
     let inodes = g.ipg * g.groups;
     r.set_u32(0x0, inodes);
-    r.set_u32(0x4, g.blocks as u32);
-    r.set_u32(0x8, (g.blocks / 20) as u32); // 5% reserved for root
-    r.set_u32(0x14, g.first_data_block as u32);
+    let hi = |off| o.bit64.then_some(off);
+    set_split(&mut r, 0x4, hi(0x150), 4, g.blocks);
+    set_split(&mut r, 0x8, hi(0x154), 4, g.blocks / 20); // 5% reserved for root
+    r.set_u32(0x14, g.first_data_block.lo());
     let log = (g.bs / 1024).trailing_zeros();
     r.set_u32(0x18, log);
     r.set_u32(0x1C, log);
-    r.set_u32(0x20, g.bpg as u32);
-    r.set_u32(0x24, g.bpg as u32);
+    r.set_u32(0x20, g.bpg);
+    r.set_u32(0x24, g.bpg);
     r.set_u32(0x28, g.ipg);
     r.set_u32(0x30, o.time);
     r.set_u16(0x36, 0xFFFF); // no mount-count checks
@@ -425,7 +435,7 @@ fn superblock(g: &Geometry, o: &MkfsOptions) -> Superblock {
     r.set_u32(0x40, o.time);
     r.set_u32(0x4C, 1); // dynamic revision
     r.set_u32(0x54, 11);
-    r.set_u16(0x58, INODE_SIZE as u16);
+    r.set_u16(0x58, INODE_SIZE);
     let journal = if journal_blocks(g.blocks) > 0 {
         COMPAT_HAS_JOURNAL
     } else {
@@ -452,9 +462,9 @@ fn superblock(g: &Geometry, o: &MkfsOptions) -> Superblock {
     let label = o.label.as_bytes();
     r[0x78..0x78 + label.len().min(16)].copy_from_slice(&label[..label.len().min(16)]);
     // Directory hash seed: derived from the UUID so one UUID gives one layout.
-    for i in 0..4 {
-        let v = crc32c(i as u32, &o.uuid);
-        r.set_u32(0xEC + 4 * i, v);
+    for i in 0..4u32 {
+        let v = crc32c(i, &o.uuid);
+        r.set_u32(0xEC + 4 * i as usize, v);
     }
     r.set_u8(0xFC, 1); // half_md4
     if o.bit64 {
@@ -465,7 +475,7 @@ fn superblock(g: &Geometry, o: &MkfsOptions) -> Superblock {
     r.set_u16(0x15C, 32);
     r.set_u16(0x15E, 32);
     r.set_u32(0x160, 0x1); // signed directory hash, as mke2fs on x86 and arm64 hosts
-    r.set_u8(0x174, GROUPS_PER_FLEX.trailing_zeros() as u8);
+    r.set_u8(0x174, LOG_GROUPS_PER_FLEX);
     r.set_u8(0x175, 1); // crc32c
     let mut sb = Superblock { raw: r };
     if o.csum_seed {

@@ -7,7 +7,7 @@
 
 use super::csum::crc32c;
 use super::le::{Le, get_split, set_split};
-use crate::error::{Error, ErrorKind, Result, Structure};
+use crate::error::{Block, Error, ErrorKind, Result, Structure};
 
 pub const MAGIC: u16 = 0xEF53;
 pub const SB_OFFSET: u64 = 1024;
@@ -138,7 +138,7 @@ impl Superblock {
         if !(128..=sb.block_size()).contains(&isize) || !isize.is_power_of_two() {
             return bad(format!("inode size {isize}"));
         }
-        if sb.first_data_block() >= sb.blocks_count() {
+        if sb.first_data_block().0 >= sb.blocks_count() {
             return bad(format!(
                 "first data block {} of {}",
                 sb.first_data_block(),
@@ -147,10 +147,13 @@ impl Superblock {
         }
         if sb.blocks_per_group() == 0
             || sb.inodes_per_group() == 0
-            || sb.blocks_per_group() > 8 * sb.block_size() as u32
-            || sb.inodes_per_group() > 8 * sb.block_size() as u32
+            || u64::from(sb.blocks_per_group()) > 8 * sb.block_size() as u64
+            || u64::from(sb.inodes_per_group()) > 8 * sb.block_size() as u64
         {
             return bad("group geometry".into());
+        }
+        if u32::try_from(sb.groups_u64()).is_err() {
+            return bad(format!("{} block groups", sb.groups_u64()));
         }
         // The first inode a file may use comes after the reserved ones (11 with the
         // standard layout); e2fsck refuses anything lower, and allocation relies on it.
@@ -290,8 +293,8 @@ impl Superblock {
     pub fn set_free_inodes(&mut self, v: u32) {
         self.raw.set_u32(0x10, v);
     }
-    pub fn first_data_block(&self) -> u64 {
-        u64::from(self.raw.u32_at(0x14))
+    pub fn first_data_block(&self) -> Block {
+        Block(u64::from(self.raw.u32_at(0x14)))
     }
     pub fn blocks_per_group(&self) -> u32 {
         self.raw.u32_at(0x20)
@@ -323,9 +326,13 @@ impl Superblock {
             32
         }
     }
+    fn groups_u64(&self) -> u64 {
+        let data = self.blocks_count() - self.first_data_block().0;
+        data.div_ceil(u64::from(self.blocks_per_group()))
+    }
+    /// Block groups; [`Superblock::parse`] refuses a count that does not fit 32 bits.
     pub fn groups(&self) -> u32 {
-        let data = self.blocks_count() - self.first_data_block();
-        data.div_ceil(u64::from(self.blocks_per_group())) as u32
+        u32::try_from(self.groups_u64()).unwrap_or(u32::MAX)
     }
     pub fn uuid(&self) -> &[u8] {
         &self.raw[0x68..0x78]
