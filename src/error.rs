@@ -14,34 +14,56 @@ use std::path::{Path, PathBuf};
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong in pibake, by the reaction it calls for.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An operating-system call failed on a named file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file the call was about.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// The user's input (a file, a flag, an image) is not what pibake needs.
     #[error("{what}{}", Hint(hint))]
-    Invalid { what: String, hint: Option<String> },
+    Invalid {
+        /// What is wrong, and where.
+        what: String,
+        /// What to do about it, if pibake knows.
+        hint: Option<String>,
+    },
     /// Bad input found where its position is not known; the caller that knows where the
     /// value came from places it ([`Error::place`]).
     #[error("{what}{}", Hint(hint))]
-    Unplaced { what: String, hint: Option<String> },
+    Unplaced {
+        /// What is wrong, without the where.
+        what: String,
+        /// What to do about it, if pibake knows.
+        hint: Option<String>,
+    },
     /// On-disk data contradicts itself: a checksum, a length, a pointer out of range.
     #[error("corrupt {what}")]
-    Corrupt { what: String },
+    Corrupt {
+        /// The damaged structure and how it contradicts itself.
+        what: String,
+    },
     /// Well-formed input that pibake deliberately refuses to touch.
     #[error("unsupported: {what}{}", Hint(hint))]
-    Unsupported { what: String, hint: Option<String> },
+    Unsupported {
+        /// What pibake refuses, and where.
+        what: String,
+        /// What to do instead, if there is an alternative.
+        hint: Option<String>,
+    },
     /// From the image layer: partitions, bases, outputs.
     #[error(transparent)]
     Image(#[from] pibake_image::Error),
     /// From a root filesystem; its hint, when it has one, on its own line.
     #[error("{source}{}", Hint(&source.hint().map(str::to_string)))]
     Fs {
+        /// The filesystem layer's own error.
         #[from]
         source: pibake_ext4::Error,
     },
@@ -50,7 +72,12 @@ pub enum Error {
     Interrupted,
     /// A node's worker thread panicked: a bug in pibake, never bad input.
     #[error("internal error while building {node} (please report it): {message}")]
-    WorkerLost { node: String, message: String },
+    WorkerLost {
+        /// The node whose build was lost.
+        node: String,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -62,6 +89,7 @@ impl Error {
         }
     }
 
+    /// Bad user input, with its position already in the message.
     pub fn invalid(what: impl Into<String>) -> Self {
         Error::Invalid {
             what: what.into(),
@@ -92,10 +120,12 @@ impl Error {
         }
     }
 
+    /// On-disk data that contradicts itself.
     pub fn corrupt(what: impl Into<String>) -> Self {
         Error::Corrupt { what: what.into() }
     }
 
+    /// Well-formed input that pibake deliberately does not handle.
     pub fn unsupported(what: impl Into<String>) -> Self {
         Error::Unsupported {
             what: what.into(),
@@ -142,6 +172,7 @@ impl fmt::Display for Hint<'_> {
 
 /// Adds the path to an `io::Result`, the way every file operation in pibake reports errors.
 pub trait IoContext<T> {
+    /// Turns an I/O failure into [`Error::Io`] on `path`.
     fn at(self, path: impl AsRef<Path>) -> Result<T>;
 }
 

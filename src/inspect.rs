@@ -18,24 +18,36 @@ use pibake_image::region::Region;
 /// Everything `inspect` reports about an image.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The image's path, as given.
     pub image: String,
+    /// Size of the image file in bytes.
     pub size: u64,
+    /// The partition table's kind (MBR or GPT).
     pub table: pibake_image::partition::TableKind,
+    /// The disk identifier that `PARTUUID=`s are derived from.
     pub disk_id: String,
+    /// The partitions, in table order.
     pub partitions: Vec<Partition>,
+    /// Release and architecture of the root filesystem.
     pub os: Os,
+    /// The boot partition: where it is mounted and what it configures.
     pub boot: Boot,
+    /// The network stack that will configure interfaces.
     pub network: Network,
+    /// First line of `/etc/hostname`, if the file exists.
     pub hostname: Option<String>,
     /// Accounts with a UID from 1000 up (the image's default user, if any).
     pub users: Vec<String>,
+    /// How the image will behave on its first boot.
     pub first_boot: FirstBoot,
     /// Inconsistencies worth a user's attention (e.g. `root=` not matching the disk).
     pub warnings: Vec<String>,
 }
 
+/// The release an image runs, from `/etc/os-release` and the binaries themselves.
 #[derive(Debug, Serialize)]
 pub struct Os {
+    /// `PRETTY_NAME` from `/etc/os-release`.
     pub pretty_name: Option<String>,
     /// `VERSION_CODENAME`: bullseye, bookworm, trixie, ...
     pub codename: Option<String>,
@@ -45,15 +57,18 @@ pub struct Os {
     pub issue: Option<String>,
 }
 
+/// The boot partition as the image will use it.
 #[derive(Debug, Serialize)]
 pub struct Boot {
     /// Where the root's fstab mounts the FAT partition: `/boot` or `/boot/firmware`.
     pub mount: Option<String>,
     /// Effective config.txt settings as `[section] key=value`.
     pub config: Vec<String>,
+    /// The kernel command line from `cmdline.txt`, as one line.
     pub cmdline: String,
 }
 
+/// Who configures the network, judged from enabled units.
 #[derive(Debug, Serialize)]
 pub struct Network {
     /// The active stack: NetworkManager, dhcpcd, systemd-networkd, ifupdown, or none.
@@ -62,13 +77,17 @@ pub struct Network {
     pub also: Vec<String>,
 }
 
+/// The state that decides what happens on first boot.
 #[derive(Debug, Serialize)]
 pub struct FirstBoot {
     /// `empty`, `uninitialized` (systemd first-boot semantics), `missing` or `set`.
     pub machine_id: String,
     /// The first-boot trigger on the kernel command line, if any.
     pub trigger: Option<String>,
+    /// Whether sshd will start: an enabled unit, or an `ssh`/`ssh.txt` flag on the boot
+    /// partition.
     pub ssh_enabled: bool,
+    /// How many `ssh_host_*_key` files the image already holds.
     pub ssh_host_keys: usize,
 }
 

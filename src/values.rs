@@ -10,7 +10,9 @@ use std::str::FromStr;
 /// A file's owner and group, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Owner {
+    /// The owning user's ID.
     pub uid: u32,
+    /// The owning group's ID.
     pub gid: u32,
 }
 

@@ -31,8 +31,11 @@ const IMAGE_DIR: &str = "/etc/ssh/pibake";
 
 /// One host key pair, as OpenSSH files.
 pub struct HostKey {
+    /// The key type: `ed25519` or `ecdsa`.
     pub kind: &'static str,
+    /// The private key, in OpenSSH's PEM-like format.
     pub private: String,
+    /// The public key as one `authorized_keys`-style line, without a newline.
     pub public: String,
 }
 

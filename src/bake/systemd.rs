@@ -18,7 +18,7 @@ const SEARCH: &[&str] = &[
 
 /// The `[Install]` section of a unit file.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Install {
+pub(crate) struct Install {
     pub wanted_by: Vec<String>,
     pub required_by: Vec<String>,
     pub alias: Vec<String>,
@@ -26,7 +26,7 @@ pub struct Install {
     pub default_instance: Option<String>,
 }
 
-pub fn parse_install(text: &str) -> Install {
+pub(crate) fn parse_install(text: &str) -> Install {
     let mut out = Install::default();
     let mut in_install = false;
     for line in text.lines().map(str::trim) {

@@ -104,7 +104,9 @@ impl fmt::Display for Section {
 pub struct Entry {
     /// The header the line sits under (`all` before the first header).
     pub section: String,
+    /// The setting's name, left of the `=` (trimmed).
     pub key: String,
+    /// Everything right of the first `=` (trimmed).
     pub value: String,
 }
 

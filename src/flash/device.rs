@@ -12,12 +12,17 @@ use crate::error::{Error, IoContext, Result};
 /// A place an image can be written to.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
+    /// The device node (`/dev/sdb`) or file.
     pub path: PathBuf,
+    /// True for a block device, false for a regular file.
     pub block: bool,
     /// Bytes the target holds (for a regular file: unlimited, reported as its size).
     pub size: u64,
+    /// The device's model, from sysfs, when it reports one.
     pub model: Option<String>,
+    /// The device's serial number, from sysfs, when it reports one.
     pub serial: Option<String>,
+    /// Whether the kernel marks the device removable (always true for a regular file).
     pub removable: bool,
     /// Mount points of filesystems on the device or its partitions.
     pub mounted: Vec<String>,

@@ -32,13 +32,19 @@ const BLKZEROOUT: libc::c_ulong = 0x127f;
 /// What one flash did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The image's path, as given.
     pub image: String,
+    /// The device or file written to.
     pub target: Target,
+    /// Size of the image, holes included.
     pub image_bytes: u64,
     /// Bytes of image data written (the rest is zeros the target makes itself).
     pub written: u64,
+    /// SHA-256 of the whole image (holes hashed as zeros), in hex.
     pub image_sha256: String,
+    /// Whether the data was read back and compared.
     pub verified: bool,
+    /// Wall-clock time the flash took, verification included.
     pub seconds: f64,
 }
 

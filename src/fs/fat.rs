@@ -30,8 +30,11 @@ pub struct Fat {
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FatEntry {
+    /// The entry's long name (its 8.3 name when it has none).
     pub name: String,
+    /// Whether the entry is a directory.
     pub is_dir: bool,
+    /// Size in bytes, as the directory entry records it (0 for a directory).
     pub size: u64,
 }
 

@@ -123,10 +123,12 @@ pub const OVERLAYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The text of the shipped profile `name`, if there is one.
 pub fn profile(name: &str) -> Option<&'static str> {
     PROFILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
+/// The names of the shipped profiles, in [`PROFILES`] order.
 pub fn profile_names() -> impl Iterator<Item = &'static str> {
     PROFILES.iter().map(|(n, _)| *n)
 }

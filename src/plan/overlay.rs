@@ -16,13 +16,23 @@ pub struct Entry {
     pub rel: String,
     /// Where it was read from, for messages.
     pub origin: String,
+    /// What the entry is, with its content.
     pub kind: EntryKind,
 }
 
+/// What an overlay entry is: the three kinds a tree may hold.
 #[derive(Debug, Clone)]
 pub enum EntryKind {
-    File { content: Vec<u8>, executable: bool },
+    /// A regular file (a template when its path ends in `.hbs`).
+    File {
+        /// The file's bytes, or the template's source.
+        content: Vec<u8>,
+        /// Whether it is installed with mode 0755 rather than 0644.
+        executable: bool,
+    },
+    /// A directory.
     Dir,
+    /// A symlink, with its (relative) target.
     Link(String),
 }
 

@@ -26,6 +26,7 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// Loads every overlay the inventory's profiles name and compiles their `.hbs` files.
     pub fn new(inv: &Inventory) -> Result<Templates> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
