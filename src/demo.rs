@@ -188,6 +188,9 @@ fn root_files() -> Vec<Entry> {
         Entry::File("usr/bin/dash", elf_arm64(), 0o755),
         link("usr/bin/sh", "dash"),
         file("boot/firmware/.keep", "", 0o644),
+        // tzdata's zones as real images have them (the build checks the timezone here).
+        file("usr/share/zoneinfo/Etc/UTC", "TZif2\n", 0o644),
+        file("usr/share/zoneinfo/Europe/London", "TZif2\n", 0o644),
     ]
 }
 

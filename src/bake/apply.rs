@@ -11,7 +11,7 @@ use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
 use crate::plan::{ConfigEdit, Plan};
-use pibake_ext4::{Ext4, Meta, Time};
+use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
 
@@ -199,7 +199,7 @@ fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     if !plan
         .files
         .iter()
-        .any(|f| f.path == crate::plan::render::FIRSTBOOT_SCRIPT)
+        .any(|f| f.path == crate::plan::render::FIRSTBOOT_RUNNER)
     {
         return Err(Error::invalid(format!(
             "node {}: unit(s) {} are not in the image and no first-boot package brings them",
@@ -247,11 +247,40 @@ fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
     Ok(fs.write_file(path, kept.as_bytes(), &meta)?)
 }
 
+/// Refuses a timezone the image's tzdata does not have: `/etc/localtime` would point
+/// at nothing.
+fn check_zone(fs: &Ext4, tz: &str) -> Result<()> {
+    const ZONEINFO: &str = "/usr/share/zoneinfo";
+    if fs.try_stat(&format!("{ZONEINFO}/{tz}"))?.is_some() {
+        return Ok(());
+    }
+    let mut known = Vec::new();
+    if fs.try_stat(ZONEINFO)?.is_some() {
+        for area in fs.read_dir(ZONEINFO)? {
+            match area.kind {
+                Some(Kind::Dir) => {
+                    for z in fs.read_dir(&format!("{ZONEINFO}/{}", area.name))? {
+                        known.push(format!("{}/{}", area.name, z.name));
+                    }
+                }
+                _ => known.push(area.name),
+            }
+        }
+    }
+    let e = Error::invalid(format!("timezone `{tz}`: the image has no {ZONEINFO}/{tz}"));
+    Err(match crate::bootcfg::did_you_mean(tz, &known) {
+        Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+        None if known.is_empty() => e.with_hint("the image has no tzdata; leave `timezone:` out"),
+        None => e.with_hint("use a zone name from the tz database, like Europe/London"),
+    })
+}
+
 /// Timezone, locale and keyboard, as raspi-config leaves them.
 fn locale(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     let plan = c.node.plan;
     let file = Meta::new(0o644, 0, 0);
     if let Some(tz) = &plan.locale.timezone {
+        check_zone(fs, tz.as_str())?;
         fs.write_file("/etc/timezone", format!("{tz}\n").as_bytes(), &file)?;
         if fs.try_stat("/etc/localtime")?.is_some() {
             fs.remove("/etc/localtime")?;

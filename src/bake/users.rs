@@ -90,8 +90,9 @@ pub fn apply(
     )?;
     let hash = user
         .password_hash
-        .clone()
-        .unwrap_or_else(|| "*".to_string());
+        .as_ref()
+        .map_or("*", |h| h.as_str())
+        .to_string();
     if let Some((shadow, meta)) = read_keep(fs, "/etc/shadow")? {
         write_keep(
             fs,

@@ -1,19 +1,74 @@
-//! The admin's credentials: SSH public keys that must parse, password hashes of a scheme
-//! Raspberry Pi OS accepts.
+//! The admin's credentials, parsed: SSH public keys of one line each, password hashes of
+//! a scheme Raspberry Pi OS accepts, in crypt(3)'s alphabet. Both land in files whose
+//! lines and fields mean something (authorized_keys, /etc/shadow), so nothing outside
+//! their grammar (a newline, a `:`) may pass.
 
-/// Why `key` is not an OpenSSH public key line, if it is not.
-pub fn refuse_ssh_key(key: &str) -> Option<String> {
-    match ssh_key::PublicKey::from_openssh(key.trim()) {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "not an OpenSSH public key ({e}): expected a line like `ssh-ed25519 AAAAC3... user@host`"
-        )),
+use std::fmt;
+
+/// One OpenSSH public key line (`ssh-ed25519 AAAA... comment`), checked to parse and to
+/// be a single line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct SshKey(String);
+
+impl SshKey {
+    /// The key, or why it is not one.
+    pub fn parse(key: &str) -> Result<SshKey, String> {
+        let key = key.trim();
+        if key.chars().any(|c| c.is_control()) {
+            return Err(
+                "an SSH key entry must be one line (it holds a newline or another control character); give each key as its own list entry".into(),
+            );
+        }
+        match ssh_key::PublicKey::from_openssh(key) {
+            Ok(_) => Ok(SshKey(key.to_string())),
+            Err(e) => Err(format!(
+                "not an OpenSSH public key ({e}): expected a line like `ssh-ed25519 AAAAC3... user@host`"
+            )),
+        }
+    }
+
+    /// The key line as given, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SshKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A crypt(3) password hash of a scheme Raspberry Pi OS accepts. A secret: its `Debug`
+/// does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// The hash, or why it is not a usable one.
+    pub fn parse(hash: &str) -> Result<PasswordHash, String> {
+        match refuse_password_hash(hash) {
+            None => Ok(PasswordHash(hash.to_string())),
+            Some(why) => Err(why),
+        }
+    }
+
+    /// The hash as /etc/shadow holds it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(..)")
     }
 }
 
 /// Why `hash` is not a usable crypt(3) hash, if it is not. Raspberry Pi OS (PAM with
 /// libxcrypt) accepts yescrypt (`$y$`, its default since bullseye) and sha512-crypt (`$6$`).
-pub fn refuse_password_hash(hash: &str) -> Option<String> {
+fn refuse_password_hash(hash: &str) -> Option<String> {
     let fields: Vec<&str> = hash.split('$').collect();
     let b64 = |s: &str| {
         !s.is_empty()
@@ -22,7 +77,11 @@ pub fn refuse_password_hash(hash: &str) -> Option<String> {
     };
     let ok = match fields.as_slice() {
         ["", "y", params, salt, h] => b64(params) && b64(salt) && h.len() == 43 && b64(h),
-        ["", "6", rounds, salt, h] if rounds.starts_with("rounds=") => {
+        ["", "6", rounds, salt, h]
+            if rounds
+                .strip_prefix("rounds=")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) =>
+        {
             salt.len() <= 16 && b64(salt) && h.len() == 86 && b64(h)
         }
         ["", "6", salt, h] => salt.len() <= 16 && b64(salt) && h.len() == 86 && b64(h),
@@ -78,10 +137,29 @@ mod tests {
     }
 
     #[test]
-    fn ssh_keys_must_parse() {
+    fn hashes_that_would_add_lines_or_fields_are_refused() {
+        let h = "a".repeat(86);
+        assert_eq!(
+            refuse_password_hash(&format!("$6$rounds=5000$salt${h}")),
+            None
+        );
+        for bad in [
+            format!("$6$rounds=:x$salt${h}"),
+            format!("$6$rounds=$salt${h}"),
+            format!("$6$salt${h}\nroot::0:0:99999:7:::"),
+            format!("$6$sa:lt${h}"),
+        ] {
+            assert!(refuse_password_hash(&bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ssh_keys_must_parse_and_be_one_line() {
         let good = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb4y2jhlLsrSK5XoGWqu4CgqOXoDsLyDfE7Nr+ulfrq admin@laptop";
-        assert_eq!(refuse_ssh_key(good), None);
-        assert!(refuse_ssh_key("ssh-ed25519 AAAAnotbase64!").is_some());
-        assert!(refuse_ssh_key("hello").is_some());
+        assert_eq!(SshKey::parse(good).unwrap().as_str(), good);
+        assert!(SshKey::parse("ssh-ed25519 AAAAnotbase64!").is_err());
+        assert!(SshKey::parse("hello").is_err());
+        let two = format!("{good}\nssh-ed25519 AAAAjunk evil");
+        assert!(SshKey::parse(&two).unwrap_err().contains("one line"));
     }
 }

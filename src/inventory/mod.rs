@@ -6,6 +6,7 @@
 //! What comes out, [`Inventory`], is what [`crate::plan`] turns into one plan per node.
 
 pub mod credentials;
+pub mod grammar;
 pub mod names;
 pub mod net;
 pub mod profile;
@@ -18,6 +19,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use credentials::{PasswordHash, SshKey};
+pub use grammar::{Domain, MacAddr, Timezone};
 use net::Subnet;
 pub use profile::Profile;
 use schema::{ClusterFile, FileDef};
@@ -30,7 +33,9 @@ pub struct Network {
     pub subnet: Subnet,
     pub gateway: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
-    pub domain: Option<String>,
+    pub domain: Option<Domain>,
+    /// Where automatic addresses start (`first:`), checked to be a host of the subnet.
+    pub first: Option<Ipv4Addr>,
 }
 
 /// One node, with everything the inventory decides about it.
@@ -43,7 +48,8 @@ pub struct Node {
     pub spare: bool,
     /// Network name -> address (for the networks its profile puts it on).
     pub addresses: BTreeMap<String, Ipv4Addr>,
-    pub mac: BTreeMap<String, String>,
+    /// Interface -> MAC address, for DHCP reservations.
+    pub mac: BTreeMap<String, MacAddr>,
     pub files: Vec<FileDef>,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Key path of the `nodes:` entry it came from, for error positions.
@@ -60,6 +66,8 @@ pub struct Inventory {
     /// Role name -> its merged profile.
     pub profiles: BTreeMap<String, Profile>,
     pub nodes: Vec<Node>,
+    /// The admin's password hash and SSH keys, parsed from `admin:`.
+    pub credentials: Credentials,
     pub warnings: Vec<String>,
 }
 
@@ -75,7 +83,7 @@ impl Inventory {
             return Err(source.error_at("cluster", &format!("the cluster name: {why}")));
         }
         let networks = networks(&source, &file)?;
-        check_admin(&source, &file)?;
+        let credentials = check_admin(&source, &file)?;
 
         let mut profiles = BTreeMap::new();
         for (role, def) in &file.roles {
@@ -111,6 +119,7 @@ impl Inventory {
             networks,
             profiles,
             nodes,
+            credentials,
             warnings,
         })
     }
@@ -160,7 +169,9 @@ impl Inventory {
 
     /// The domain of the first network that has one.
     pub fn domain(&self) -> Option<&str> {
-        self.networks.values().find_map(|n| n.domain.as_deref())
+        self.networks
+            .values()
+            .find_map(|n| n.domain.as_ref().map(Domain::as_str))
     }
 }
 
@@ -195,6 +206,26 @@ fn networks(source: &Source, file: &ClusterFile) -> Result<BTreeMap<String, Netw
                 ));
             }
         }
+        let domain = match &def.domain {
+            Some(d) => Some(Domain::parse(d).map_err(|e| source.error_at(&at("domain"), &e))?),
+            None => None,
+        };
+        let first = match &def.first {
+            Some(f) => Some(host(at("first"), f)?),
+            None => None,
+        };
+        // Two networks over the same addresses would hand two nodes one address.
+        if let Some(other) = out.values().find(|n: &&Network| n.subnet.overlaps(subnet)) {
+            return Err(source
+                .error_at(
+                    &at("subnet"),
+                    &format!(
+                        "{subnet} overlaps network `{}` ({}): nodes on both would share addresses",
+                        other.name, other.subnet
+                    ),
+                )
+                .with_hint("give each network its own subnet"));
+        }
         out.insert(
             name.clone(),
             Network {
@@ -202,14 +233,22 @@ fn networks(source: &Source, file: &ClusterFile) -> Result<BTreeMap<String, Netw
                 subnet,
                 gateway,
                 dns,
-                domain: def.domain.clone(),
+                domain,
+                first,
             },
         );
     }
     Ok(out)
 }
 
-fn check_admin(source: &Source, file: &ClusterFile) -> Result<()> {
+/// The admin's credentials, parsed.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub password_hash: Option<PasswordHash>,
+    pub ssh_keys: Vec<SshKey>,
+}
+
+fn check_admin(source: &Source, file: &ClusterFile) -> Result<Credentials> {
     let a = &file.admin;
     let valid = a
         .name
@@ -221,36 +260,40 @@ fn check_admin(source: &Source, file: &ClusterFile) -> Result<()> {
     if !valid {
         return Err(source.error_at("admin.name", &format!("user name `{}` must be lowercase letters, digits, `-` and `_`, start with a letter, at most 32 characters", a.name)));
     }
-    match (&a.password_hash, a.locked) {
-        (Some(h), false) => {
-            if let Some(why) = credentials::refuse_password_hash(h) {
-                return Err(source.error_at("admin.password_hash", &why));
-            }
-        }
+    let password_hash = match (&a.password_hash, a.locked) {
+        (Some(h), false) => Some(
+            PasswordHash::parse(h).map_err(|why| source.error_at("admin.password_hash", &why))?,
+        ),
         (Some(_), true) => {
             return Err(source.error_at(
                 "admin.locked",
                 "`locked: true` and a `password_hash` contradict each other",
             ));
         }
-        (None, true) => {}
+        (None, true) => None,
         (None, false) => {
             return Err(source.error_at("admin", "the admin user needs `password_hash: ...` or `locked: true`")
                 .with_hint("make a hash with `mkpasswd -m yescrypt`, or lock the password and log in with ssh_keys"));
         }
-    }
+    };
     if a.locked && a.ssh_keys.is_empty() {
         return Err(source.error_at(
             "admin",
             "a locked admin without ssh_keys could never log in",
         ));
     }
-    for (i, k) in a.ssh_keys.iter().enumerate() {
-        if let Some(why) = credentials::refuse_ssh_key(k) {
-            return Err(source.error_at(&format!("admin.ssh_keys.{i}"), &why));
-        }
-    }
-    Ok(())
+    let ssh_keys = a
+        .ssh_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            SshKey::parse(k).map_err(|why| source.error_at(&format!("admin.ssh_keys.{i}"), &why))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Credentials {
+        password_hash,
+        ssh_keys,
+    })
 }
 
 /// Expands ranges, checks names, and gives every node its addresses: explicit ones
@@ -264,6 +307,7 @@ fn nodes(
     let mut out: Vec<Node> = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut per_role: HashMap<String, usize> = HashMap::new();
+    let mut macs: HashMap<MacAddr, String> = HashMap::new();
     // Network -> address -> the node (key path) holding it. Numeric gateway and DNS
     // addresses belong to machines outside the inventory and are never handed out.
     let mut taken: BTreeMap<String, BTreeMap<Ipv4Addr, String>> = networks
@@ -317,7 +361,16 @@ fn nodes(
                 let first: Ipv4Addr = text.parse().map_err(|_| {
                     source.error_at(&key, &format!("`{text}` is not an IPv4 address"))
                 })?;
-                let a = Ipv4Addr::from(u32::from(first) + k as u32);
+                let a = u32::try_from(k)
+                    .ok()
+                    .and_then(|k| u32::from(first).checked_add(k))
+                    .map(Ipv4Addr::from)
+                    .ok_or_else(|| {
+                        source.error_at(
+                            &key,
+                            &format!("{name}: the range runs past 255.255.255.255"),
+                        )
+                    })?;
                 let network = &networks[net];
                 if let Some(why) = network.subnet.refuse_host(a) {
                     return Err(source.error_at(&key, &format!("{name}: {why}")));
@@ -341,13 +394,35 @@ fn nodes(
                     .insert(a, format!("node {name} ({at})"));
                 addresses.insert(net.clone(), a);
             }
+            let mut mac = BTreeMap::new();
+            for (iface, text) in &def.mac {
+                let key = format!("{at}.mac.{iface}");
+                if !(1..=15).contains(&iface.len())
+                    || !iface
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                {
+                    return Err(source.error_at(
+                        &key,
+                        &format!("`{iface}` is not an interface name like eth0"),
+                    ));
+                }
+                let m = MacAddr::parse(text)
+                    .map_err(|e| source.error_at(&key, &format!("{name}: {e}")))?;
+                if let Some(holder) = macs.insert(m, format!("node {name} ({at})")) {
+                    return Err(
+                        source.error_at(&key, &format!("{name}: MAC {m} is already {holder}'s"))
+                    );
+                }
+                mac.insert(iface.clone(), m);
+            }
             out.push(Node {
                 name: name.clone(),
                 role: def.role.clone(),
                 index: *index,
                 spare: def.spare,
                 addresses,
-                mac: def.mac.clone(),
+                mac,
                 files: def.files.clone(),
                 vars: def.vars.clone(),
                 origin: at.clone(),
@@ -362,12 +437,7 @@ fn nodes(
                 continue;
             }
             let network = &networks[&net];
-            let def = &file.networks[&net];
-            let first = def
-                .first
-                .as_deref()
-                .map(|f| f.parse().expect("checked above"))
-                .unwrap_or(network.subnet.first_host());
+            let first = network.first.unwrap_or(network.subnet.first_host());
             let t = taken.get_mut(&net).expect("every network");
             let Some(a) = network
                 .subnet

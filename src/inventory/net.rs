@@ -44,6 +44,10 @@ impl Subnet {
     pub fn broadcast(self) -> Ipv4Addr {
         Ipv4Addr::from(self.base() | !self.mask())
     }
+    /// Whether the two subnets share any address.
+    pub fn overlaps(self, other: Subnet) -> bool {
+        self.contains(other.network) || other.contains(self.network)
+    }
     pub fn contains(self, a: Ipv4Addr) -> bool {
         u32::from(a) & self.mask() == self.base()
     }

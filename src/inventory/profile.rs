@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::grammar::Timezone;
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
@@ -235,7 +236,9 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
         ]
         .iter()
         .any(|s| unit.ends_with(s))
-            && !unit.contains('/');
+            && unit
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":_.@-\\".contains(c));
         if !ok {
             return Err(source.error_at(
                 "services",
@@ -243,7 +246,66 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
             ));
         }
     }
+    for (i, name) in p.packages.iter().enumerate() {
+        if let Err(e) = name.parse::<pibake_apt::relation::PackageRequest>() {
+            return Err(source.error_at(&format!("packages.{i}"), &e.to_string()));
+        }
+    }
+    if let Some(tz) = &p.timezone {
+        Timezone::parse(tz).map_err(|e| source.error_at("timezone", &e))?;
+    }
+    // Both land in files of `KEY=value` lines (the keyboard one quoted): one word each.
+    let word = |v: &str, extra: &str| {
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    if let Some(l) = p.locale.as_deref().filter(|l| !word(l, "_.@-")) {
+        return Err(source.error_at(
+            "locale",
+            &format!("`{l}` is not a locale name like en_GB.UTF-8"),
+        ));
+    }
+    if let Some(k) = p.keyboard.as_deref().filter(|k| !word(k, "_,()+-")) {
+        return Err(source.error_at(
+            "keyboard",
+            &format!("`{k}` is not a keyboard layout like gb or us"),
+        ));
+    }
+    for (i, snippet) in p.firstboot.iter().enumerate() {
+        if let Some(why) = shell_syntax_error(snippet) {
+            return Err(source
+                .error_at(
+                    &format!("firstboot.{i}"),
+                    &format!("this first-boot step is not valid sh: {why}"),
+                )
+                .with_hint("each entry is one shell step, checked with `sh -n`; fix its quoting"));
+        }
+    }
     Ok(())
+}
+
+/// What `sh -n` says about a first-boot step, when it finds fault; `None` when it
+/// accepts the text or when the build host has no `/bin/sh` to ask (the step then runs
+/// unchecked, and a failure is logged on the node and retried on the next boot).
+fn shell_syntax_error(snippet: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/bin/sh")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    // A write error means sh ended early; its status below tells what it thought.
+    let _ = child.stdin.take()?.write_all(snippet.as_bytes());
+    let out = child.wait_with_output().ok()?;
+    if out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    Some(text.trim().replace('\n', "; "))
 }
 
 fn check_interface(source: &Source, at: &str, name: &str, i: &InterfaceDef) -> Result<()> {

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::inventory::Timezone;
+use crate::inventory::credentials::{PasswordHash, SshKey};
+
 use crate::error::Result;
 use crate::inventory::{Inventory, Node};
 
@@ -139,9 +142,9 @@ impl std::fmt::Display for ConfigEdit {
 pub struct UserPlan {
     pub name: String,
     #[serde(skip)]
-    pub password_hash: Option<String>,
+    pub password_hash: Option<PasswordHash>,
     pub password: &'static str,
-    pub ssh_keys: Vec<String>,
+    pub ssh_keys: Vec<SshKey>,
     pub sudo: bool,
     /// The cluster key pair for SSH between nodes goes into `~/.ssh` (at build).
     pub node_ssh: bool,
@@ -156,7 +159,7 @@ pub struct Services {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Locale {
-    pub timezone: Option<String>,
+    pub timezone: Option<Timezone>,
     pub locale: Option<String>,
     pub keyboard: Option<String>,
 }

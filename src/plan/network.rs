@@ -59,7 +59,7 @@ fn resolve<'a>(inv: &Inventory, node: &Node, name: &'a str, def: &'a InterfaceDe
         cidr: Some(format!("{addr}/{}", net.subnet.prefix)),
         gateway,
         dns: net.dns.iter().map(|d| d.to_string()).collect(),
-        domain: net.domain.clone(),
+        domain: net.domain.as_ref().map(|d| d.to_string()),
     }
 }
 

@@ -8,12 +8,49 @@ use super::{
     ConfigEdit, Locale, Origin, Plan, PlannedDir, PlannedFile, PlannedLink, Services, UserPlan,
     network,
 };
+use pibake_apt::relation::PackageRequest;
+
 use crate::error::{Error, IoContext, Result};
 use crate::inventory::schema::{ConfigDef, FileDef};
-use crate::inventory::{Inventory, Node};
+use crate::inventory::{Inventory, Node, Timezone};
 
 /// Where first-boot work lives in the image.
-pub const FIRSTBOOT_SCRIPT: &str = "/usr/local/lib/pibake/firstboot.sh";
+/// Runs the first-boot steps in order and keeps their markers and log.
+pub const FIRSTBOOT_RUNNER: &str = "/usr/local/lib/pibake/firstboot";
+/// One file per first-boot step, run in name order (`10-packages.sh`, `20-...`).
+const FIRSTBOOT_STEPS: &str = "/usr/local/lib/pibake/firstboot.d";
+/// Present once every step has succeeded: the unit then never runs again.
+const FIRSTBOOT_DONE: &str = "/var/lib/pibake/firstboot.done";
+/// The runner: each step's result goes to the journal (stdout) and to
+/// `/var/lib/pibake/firstboot.log`; a step's own marker is set only when it exits 0.
+const FIRSTBOOT_RUNNER_TEXT: &str = r#"#!/bin/sh
+# Written by pibake: runs each first-boot step once, in order. A step that fails stops
+# the run and is retried on the next boot; the steps before it are not run again.
+# PIBAKE_ROOT (unset on a node) runs it against another tree, as pibake's tests do.
+set -u
+root=${PIBAKE_ROOT:-}
+state=$root/var/lib/pibake/firstboot.state
+log=$root/var/lib/pibake/firstboot.log
+mkdir -p "$state"
+for step in "$root"/usr/local/lib/pibake/firstboot.d/*.sh; do
+    [ -e "$step" ] || continue
+    name=$(basename "$step" .sh)
+    [ -e "$state/$name.done" ] && continue
+    echo "pibake firstboot: $name: running"
+    if sh "$step"; then
+        touch "$state/$name.done"
+        echo "$(date -u +%FT%TZ) $name ok" >>"$log"
+        echo "pibake firstboot: $name: ok"
+    else
+        rc=$?
+        echo "$(date -u +%FT%TZ) $name failed (exit $rc); retried on the next boot" >>"$log"
+        echo "pibake firstboot: $name: failed (exit $rc); retried on the next boot"
+        exit 1
+    fi
+done
+touch "$root/var/lib/pibake/firstboot.done"
+echo "pibake firstboot: all steps done"
+"#;
 const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
 const DEB_DIR: &str = "/var/lib/pibake/debs";
 
@@ -87,13 +124,9 @@ pub fn plan(
         network_stack: stack.clone(),
         user: UserPlan {
             name: admin.name.clone(),
-            password_hash: admin.password_hash.clone(),
+            password_hash: inv.credentials.password_hash.clone(),
             password: if admin.locked { "locked" } else { "hash set" },
-            ssh_keys: admin
-                .ssh_keys
-                .iter()
-                .map(|k| k.trim().to_string())
-                .collect(),
+            ssh_keys: inv.credentials.ssh_keys.clone(),
             sudo: admin.sudo,
             node_ssh: admin.node_ssh,
         },
@@ -110,7 +143,12 @@ pub fn plan(
             mask: def.services.mask.clone(),
         },
         locale: Locale {
-            timezone: def.timezone.clone(),
+            timezone: def
+                .timezone
+                .as_deref()
+                .map(Timezone::parse)
+                .transpose()
+                .map_err(Error::unplaced)?,
             locale: def.locale.clone(),
             keyboard: def.keyboard.clone(),
         },
@@ -283,8 +321,14 @@ fn config_edits(c: &ConfigDef, section: &str, out: &mut Vec<ConfigEdit>) {
     }
 }
 
-/// First-boot work: a script run once by a unit that records success and never runs
-/// again. pibake never runs the target's code itself; this runs on the node.
+/// First-boot work as steps, one file each in [`FIRSTBOOT_STEPS`], run in name order by
+/// [`FIRSTBOOT_RUNNER`] from `pibake-firstboot.service`.
+///
+/// A step is a file of its own, so a snippet's stray quote, heredoc or `exit 0` can only
+/// end that step, never swallow the next one or the runner's bookkeeping. The runner
+/// owns the markers: a step that succeeds is marked done and never runs again; one that
+/// fails stops the run (later steps may need it), is logged, and is retried on the next
+/// boot; the unit stops running once every step is done.
 fn firstboot(
     inv: &Inventory,
     def: &crate::inventory::schema::ProfileFile,
@@ -293,9 +337,7 @@ fn firstboot(
     if def.packages.is_empty() && def.debs.is_empty() && def.firstboot.is_empty() {
         return Ok(());
     }
-    let mut script = String::from(
-        "#!/bin/sh\n# Written by pibake: first-boot work, run once by pibake-firstboot.service.\nset -eu\n",
-    );
+    let mut steps: Vec<(String, String)> = Vec::new();
     let mut debs = Vec::new();
     for d in &def.debs {
         let local = inv.dir.join(d);
@@ -318,31 +360,58 @@ fn firstboot(
         });
     }
     if !debs.is_empty() {
-        script.push_str(&format!(
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download {}\n",
-            debs.join(" ")
+        steps.push((
+            "local-debs".into(),
+            format!(
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download {}\n",
+                debs.join(" ")
+            ),
         ));
     }
     if !def.packages.is_empty() {
-        script.push_str(&format!(
-            "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
-            def.packages.join(" ")
+        // Each name was checked against Debian's grammar when the profile loaded; the
+        // script gets the parsed request, never the text as typed.
+        let requests = def
+            .packages
+            .iter()
+            .map(|p| {
+                p.parse::<PackageRequest>()
+                    .map_err(|e| Error::unplaced(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let names: Vec<String> = requests.iter().map(|r| r.to_string()).collect();
+        steps.push((
+            "packages".into(),
+            format!(
+                "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
+                names.join(" ")
+            ),
         ));
     }
-    script.push_str("# Units the packages above brought, enabled now that they exist (listed by the build).\nif [ -f /var/lib/pibake/enable-after-install ]; then\n    xargs -r systemctl enable --now < /var/lib/pibake/enable-after-install\nfi\n");
-    for s in &def.firstboot {
-        script.push_str(s);
-        if !s.ends_with('\n') {
-            script.push('\n');
+    steps.push((
+        "enable-units".into(),
+        "# Units the packages brought, enabled now that they exist (listed by the build).\nif [ -f /var/lib/pibake/enable-after-install ]; then\n    xargs -r systemctl enable --now < /var/lib/pibake/enable-after-install\nfi\n".into(),
+    ));
+    for (i, snippet) in def.firstboot.iter().enumerate() {
+        let mut body = snippet.clone();
+        if !body.ends_with('\n') {
+            body.push('\n');
         }
+        steps.push((format!("snippet-{}", i + 1), body));
     }
-    script.push_str("mkdir -p /var/lib/pibake && touch /var/lib/pibake/firstboot.done\n");
-    plan.add_file(FIRSTBOOT_SCRIPT, 0o755, script);
+    for (i, (name, body)) in steps.iter().enumerate() {
+        plan.add_file(
+            &format!("{FIRSTBOOT_STEPS}/{:02}-{name}.sh", (i + 1) * 10),
+            0o755,
+            format!("#!/bin/sh\n# Written by pibake: first-boot step `{name}`.\nset -eu\n{body}"),
+        );
+    }
+    plan.add_file(FIRSTBOOT_RUNNER, 0o755, FIRSTBOOT_RUNNER_TEXT.to_string());
     plan.add_file(
         &format!("/etc/systemd/system/{FIRSTBOOT_UNIT}"),
         0o644,
         format!(
-            "[Unit]\nDescription=pibake first-boot work (runs once)\nWants=network-online.target\nAfter=network-online.target\nConditionPathExists=!/var/lib/pibake/firstboot.done\n\n[Service]\nType=oneshot\nExecStart={FIRSTBOOT_SCRIPT}\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=pibake first-boot work (each step once; a failed step is retried on the next boot)\nWants=network-online.target\nAfter=network-online.target\nConditionPathExists=!{FIRSTBOOT_DONE}\n\n[Service]\nType=oneshot\nExecStart={FIRSTBOOT_RUNNER}\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
         ),
     );
     plan.services.enable.push(FIRSTBOOT_UNIT.into());

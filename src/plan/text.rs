@@ -83,8 +83,9 @@ pub fn human(p: &Plan) -> String {
             let _ = writeln!(s, "  service {verb} {}", units.join(" "));
         }
     }
+    let tz = p.locale.timezone.as_ref().map(|t| t.to_string());
     for (k, v) in [
-        ("timezone", &p.locale.timezone),
+        ("timezone", &tz),
         ("locale", &p.locale.locale),
         ("keyboard", &p.locale.keyboard),
     ] {

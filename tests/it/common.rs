@@ -550,6 +550,15 @@ fn write_root_tree(root: &Path, s: &Spec) {
     );
     chown(root, "etc/gshadow", 0, 42);
     put(root, "home/pi/.bashrc", b"# ~/.bashrc\n", 0o644);
+    // A few of tzdata's zones, as real images carry them all.
+    for zone in ["Etc/UTC", "Europe/London", "America/New_York"] {
+        put(
+            root,
+            &format!("usr/share/zoneinfo/{zone}"),
+            b"TZif2\n",
+            0o644,
+        );
+    }
     chown(root, "home/pi/.bashrc", 1000, 1000);
     chown(root, "home/pi", 1000, 1000);
     fs::set_permissions(root.join("home/pi"), fs::Permissions::from_mode(0o700)).expect("chmod");

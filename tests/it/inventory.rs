@@ -560,3 +560,188 @@ fn init_writes_a_cluster_that_validates_and_never_overwrites() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
+
+/// Every value that lands in a file or a script is parsed against its grammar; text
+/// outside it (a newline, a comma, a `;`, a `../`) is refused where it was written,
+/// never pasted into the image. Each of these was accepted, or panicked, before.
+#[test]
+fn values_outside_their_grammar_are_refused_where_they_were_written() {
+    let a = admin();
+    let h86 = "a".repeat(86);
+    let worker = |profile: &'static str| vec![("profiles/worker.yaml", profile)];
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            good(NODES, "  lan: { subnet: 10.0.0.0/24, first: foo }", &a),
+            vec![],
+            "cluster.yaml:3:38: `foo` is not an IPv4 address",
+        ),
+        (
+            good(NODES, "  lan: { subnet: 10.0.0.0/24, first: 10.9.0.5 }", &a),
+            vec![],
+            "cluster.yaml:3:38: 10.9.0.5 is outside the subnet 10.0.0.0/24",
+        ),
+        (
+            good(
+                NODES,
+                "  lan: { subnet: 10.0.0.0/24 }\n  san: { subnet: 10.0.0.128/25 }",
+                &a,
+            ),
+            vec![],
+            "overlaps network `lan`",
+        ),
+        (
+            good(
+                NODES,
+                NETS,
+                &format!("  name: pi\n  password_hash: \"$6$salt${h86}\\nroot::0:0:::::\""),
+            ),
+            vec![],
+            "cluster.yaml:6:18: the password hash is a malformed hash",
+        ),
+        (
+            good(
+                NODES,
+                NETS,
+                &format!("  name: pi\n  password_hash: '$6$rounds=:x$salt${h86}'"),
+            ),
+            vec![],
+            "cluster.yaml:6:18: the password hash is a malformed hash",
+        ),
+        (
+            good(
+                NODES,
+                NETS,
+                &format!(
+                    "  name: pi\n  locked: true\n  ssh_keys: [\"{KEY}\\nssh-ed25519 AAAA evil\"]"
+                ),
+            ),
+            vec![],
+            "must be one line",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, mac: { eth0: \"not-a-mac,set:evil\" } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:11:44: w1: `not-a-mac,set:evil` is not a MAC address",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, mac: { eth0: \"ff:ff:ff:ff:ff:ff\" } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "multicast or broadcast",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, mac: { eth0: \"b8:27:eb:00:00:01\" } }\n  - { name: w2, role: worker, mac: { eth0: \"B8:27:EB:00:00:01\" } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "w2: MAC b8:27:eb:00:00:01 is already node w1",
+        ),
+        (
+            good(
+                NODES,
+                "  lan: { subnet: 10.0.0.0/24, domain: \"bad domain_\" }",
+                &a,
+            ),
+            vec![],
+            "domain `bad domain_` has a character outside",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("packages: [\"vim; touch /PWNED\"]\n"),
+            "profiles/worker.yaml:1:12: ",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("timezone: ../../../etc/shadow\n"),
+            "profiles/worker.yaml:1:11: timezone `../../../etc/shadow` is not a zone name",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("keyboard: \"gb\\\"\\nXKBOPTIONS=evil\"\n"),
+            "is not a keyboard layout",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("firstboot:\n  - echo \"unterminated\n"),
+            "profiles/worker.yaml:2:5: this first-boot step is not valid sh",
+        ),
+    ];
+    let failed: Vec<String> = cases
+        .iter()
+        .map(|(text, extra, expect)| (error_of(text, extra), expect))
+        .filter(|(err, expect)| !err.contains(**expect))
+        .map(|(err, expect)| format!("expected `{expect}` in: {err}"))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The first-boot runner, run by the host's `sh` against a scratch tree: a snippet's
+/// `exit 0` or stray heredoc ends only its own step; a failing step stops the run, is
+/// logged, and is retried next time while the steps before it are not run again; the
+/// done-marker appears only when every step has succeeded.
+#[test]
+fn first_boot_steps_run_once_each_and_a_failed_one_is_retried() {
+    let profile = "firstboot:\n  - echo one >> \"$PIBAKE_ROOT/ran\"\n  - |\n    echo two >> \"$PIBAKE_ROOT/ran\"\n    exit 0\n  - |\n    cat <<EOF >/dev/null\n    no end marker\n  - test -e \"$PIBAKE_ROOT/ready\"\n  - echo four >> \"$PIBAKE_ROOT/ran\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let text = good("  - { name: w1, role: worker }", NETS, &admin());
+    let path = cluster(dir.path(), &text, &[("profiles/worker.yaml", profile)]);
+    let inv = Inventory::load(&path).unwrap();
+    let plan = &plans(&inv, &[], Some("networkmanager")).unwrap()[0];
+    let root = dir.path().join("root");
+    for f in plan
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("/usr/local/lib/pibake/"))
+    {
+        let p = root.join(f.path.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &f.content).unwrap();
+    }
+    let run = || {
+        std::process::Command::new("sh")
+            .arg(root.join("usr/local/lib/pibake/firstboot"))
+            .env("PIBAKE_ROOT", &root)
+            .output()
+            .unwrap()
+    };
+    let done = root.join("var/lib/pibake/firstboot.done");
+    let log = || fs::read_to_string(root.join("var/lib/pibake/firstboot.log")).unwrap();
+
+    let first = run();
+    assert!(
+        !first.status.success(),
+        "the failing step must fail the run"
+    );
+    assert_eq!(fs::read_to_string(root.join("ran")).unwrap(), "one\ntwo\n");
+    assert!(log().contains("snippet-4 failed"), "{}", log());
+    assert!(!done.exists(), "done before every step succeeded");
+
+    fs::write(root.join("ready"), "").unwrap();
+    let second = run();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    // Steps that succeeded before did not run again; the rest ran once.
+    assert_eq!(
+        fs::read_to_string(root.join("ran")).unwrap(),
+        "one\ntwo\nfour\n"
+    );
+    assert!(done.exists());
+    assert!(
+        log().contains("snippet-4 ok") && log().contains("snippet-5 ok"),
+        "{}",
+        log()
+    );
+}
