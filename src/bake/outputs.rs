@@ -87,12 +87,14 @@ impl Outputs {
         let mut v = Vec::new();
         if self.raw {
             v.push(self.dir.join(format!("{node}.img")));
-            if self.bmap {
-                v.push(self.dir.join(format!("{node}.img.bmap")));
-            }
         }
         for f in &self.frames {
             v.push(self.dir.join(format!("{node}.img.{}", f.codec.suffix())));
+        }
+        // The bmap describes the raw image, whichever files carry it: bmaptool takes it
+        // beside an `.img.xz` or `.img.zst` as well.
+        if self.bmap {
+            v.push(self.dir.join(format!("{node}.img.bmap")));
         }
         v
     }
@@ -140,11 +142,6 @@ impl Outputs {
         if self.raw {
             let raw = parts.next().expect("a part per file");
             image.write_raw(raw)?;
-            if self.bmap {
-                let p = parts.next().expect("a part per file");
-                let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));
-                std::fs::write(p, text).at(p)?;
-            }
         }
         for (slot, f) in self.frames.iter().enumerate() {
             if super::interrupted() {
@@ -152,6 +149,11 @@ impl Outputs {
             }
             let p = parts.next().expect("a part per file");
             f.write_node(sums.len(), &changed, slot, p)?;
+        }
+        if self.bmap {
+            let p = parts.next().expect("a part per file");
+            let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));
+            std::fs::write(p, text).at(p)?;
         }
         Ok((digest(&sums), self.index.len))
     }

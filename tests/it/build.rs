@@ -595,3 +595,47 @@ fn zst_outputs_reuse_the_base_frames_and_decode_to_the_raw_image() {
         "zst outputs are not reproducible"
     );
 }
+
+/// `--bmap` with only compressed outputs still writes the bmap of the raw image the
+/// compressed file expands to, and bmaptool flashes the `.img.xz` with it.
+#[test]
+fn a_bmap_comes_with_compressed_only_outputs() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let mut raw_opts = options(work.path());
+    raw_opts.out = work.path().join("raw");
+    let raw = build(&inv, &["lb".to_string()], &raw_opts).unwrap();
+    let mut opts = options(work.path());
+    opts.formats = vec![OutputFormat::Xz];
+    opts.bmap = true;
+    let built = build(&inv, &["lb".to_string()], &opts).unwrap();
+    let xz = &built[0].image;
+    assert!(
+        xz.to_str().unwrap().ends_with("lb.img.xz"),
+        "{}",
+        xz.display()
+    );
+    let bmap = opts.out.join("lb.img.bmap");
+    assert!(built[0].files.contains(&bmap), "{:?}", built[0].files);
+    let copy = work.path().join("copy.img");
+    let out = tool("bmaptool")
+        .args([
+            "copy",
+            "--bmap",
+            bmap.to_str().unwrap(),
+            xz.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bmaptool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fs::read(&copy).unwrap() == fs::read(&raw[0].image).unwrap(),
+        "bmaptool's copy of the .img.xz differs from the raw image"
+    );
+}
