@@ -53,6 +53,39 @@ fn rename_member(list: &str, old: &str, new: &str) -> String {
         .join(",")
 }
 
+/// Refuses an admin name that another account or group of the image already has
+/// (`root`, `daemon`, `sudo`, ...): renaming the first user to it would give the image
+/// two entries of one name.
+fn refuse_taken_name(fs: &Ext4, passwd: &str, old: &str, new: &str) -> Result<()> {
+    if new == old {
+        return Ok(());
+    }
+    let holder = |text: &str| {
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&new))
+            .map(|f| f.get(2).copied().unwrap_or("?").to_string())
+    };
+    let what = match holder(passwd) {
+        Some(uid) => Some(format!("a user of the image (UID {uid})")),
+        None => match read_keep(fs, "/etc/group")? {
+            // The first user's own group (named `old`) is renamed with it; any group
+            // already named `new` is another one.
+            Some((group, _)) => {
+                holder(&group).map(|gid| format!("a group of the image (GID {gid})"))
+            }
+            None => None,
+        },
+    };
+    match what {
+        Some(what) => Err(Error::invalid(format!(
+            "admin name `{new}` is already {what}; the image's first user `{old}` cannot take it"
+        ))
+        .with_hint("choose another `admin.name`, for example `admin`")),
+        None => Ok(()),
+    }
+}
+
 /// Applies the admin account; `days` is the build date in days since 1970 (shadow's
 /// last-change field).
 /// `cluster_key`: the admin's cluster key pair (private, public) when nodes trust each other.
@@ -75,6 +108,7 @@ pub fn apply(
             "the image has no first user (UID {UID}) to turn into `{new}`; pibake renames the image's own user rather than adding one"
         )));
     };
+    refuse_taken_name(fs, &passwd, &old, new)?;
     let home = format!("/home/{new}");
     write_keep(
         fs,
@@ -153,6 +187,7 @@ pub fn apply(
         }
     }
     let sudoers = "/etc/sudoers.d/010_pi-nopasswd";
+    let image_nopasswd = fs.try_stat(sudoers)?.is_some();
     if let Some((text, meta)) = read_keep(fs, sudoers)? {
         if user.sudo {
             let text: String = text
@@ -166,6 +201,17 @@ pub fn apply(
         } else {
             fs.remove(sudoers)?;
         }
+    }
+    // A key-only admin has no password to give sudo. Images since 2026-04 ship without
+    // pi-gen's NOPASSWD drop-in, so such an admin gets one of its own: the name is
+    // checked against useradd's grammar, so the line is sudoers syntax by construction.
+    if user.sudo && user.password_hash.is_none() && !image_nopasswd {
+        fs.mkdir_p("/etc/sudoers.d", &Meta::new(0o755, 0, 0))?;
+        fs.write_file(
+            "/etc/sudoers.d/010_pibake-nopasswd",
+            format!("# Written by pibake: {new} logs in with SSH keys only.\n{new} ALL=(ALL) NOPASSWD: ALL\n").as_bytes(),
+            &Meta::new(0o440, 0, 0),
+        )?;
     }
     if old != new && fs.exists(&format!("/home/{old}"))? {
         fs.rename(&format!("/home/{old}"), &home)?;

@@ -110,6 +110,16 @@ impl Inventory {
         }
 
         let nodes = nodes(&source, &file, &networks, &profiles)?;
+        // RFC 1123 allows them, but many tools read an all-digit name as an address.
+        for n in nodes
+            .iter()
+            .filter(|n| n.name.chars().all(|c| c.is_ascii_digit()))
+        {
+            warnings.push(format!(
+                "node `{}`: an all-numeric hostname confuses tools that take it for an address; consider a prefix (`node{}`)",
+                n.name, n.name
+            ));
+        }
         let mut networks = networks;
         resolve_servers(&source, &file, &mut networks, &nodes)?;
         Ok(Inventory {

@@ -246,6 +246,19 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
             ));
         }
     }
+    // Without these the kernel finds no root, or the release's first boot (resize, new
+    // disk identifier) never runs.
+    for (i, r) in p.cmdline.remove.iter().enumerate() {
+        let key = r.split('=').next().unwrap_or(r);
+        if ["root", "rootfstype", "init"].contains(&key) && !p.cmdline.allow_unbootable {
+            return Err(source
+                .error_at(
+                    &format!("cmdline.remove.{i}"),
+                    &format!("removing `{key}=` from cmdline.txt makes an image that cannot boot (or never runs its first boot)"),
+                )
+                .with_hint("replace it with `cmdline: { add: [...] }` instead, or say `allow_unbootable: true` if that is the point"));
+        }
+    }
     for (i, name) in p.packages.iter().enumerate() {
         if let Err(e) = name.parse::<pibake_apt::relation::PackageRequest>() {
             return Err(source.error_at(&format!("packages.{i}"), &e.to_string()));

@@ -19,6 +19,9 @@ pub struct ClusterFile {
     #[serde(default)]
     pub networks: BTreeMap<String, NetworkDef>,
     pub admin: AdminDef,
+    /// How the nodes' sshd lets people in.
+    #[serde(default)]
+    pub ssh: SshDef,
     /// Role name -> profile; a role without a profile uses the profile of its own name.
     pub roles: BTreeMap<String, RoleDef>,
     pub nodes: Vec<NodeDef>,
@@ -59,6 +62,14 @@ pub struct AdminDef {
     /// the state directory, in every node's `~/.ssh` and `authorized_keys`.
     #[serde(default)]
     pub node_ssh: bool,
+}
+
+/// sshd settings for every node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshDef {
+    /// Password logins over SSH; off by default when the admin has `ssh_keys`.
+    pub password_login: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -201,6 +212,9 @@ pub struct CmdlineDef {
     pub add: Vec<String>,
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Allows removing what the image needs to boot (`root=`, `rootfstype=`, `init=`).
+    #[serde(default)]
+    pub allow_unbootable: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

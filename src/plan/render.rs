@@ -157,6 +157,18 @@ pub fn plan(
 
     plan.add_file("/etc/hostname", 0o644, format!("{}\n", node.name));
     plan.add_file("/etc/hosts", 0o644, hosts(inv, node));
+    let password_login = inv
+        .file
+        .ssh
+        .password_login
+        .unwrap_or(inv.credentials.ssh_keys.is_empty());
+    if !password_login {
+        plan.add_file(
+            "/etc/ssh/sshd_config.d/20-pibake-no-password.conf",
+            0o644,
+            "# Written by pibake: SSH keys only (`ssh: { password_login: true }` allows passwords).\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n".into(),
+        );
+    }
     network::configure(inv, node, &stack, &mut plan);
 
     if let Some(g) = def.gpu_mem {

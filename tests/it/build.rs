@@ -639,3 +639,56 @@ fn a_bmap_comes_with_compressed_only_outputs() {
         "bmaptool's copy of the .img.xz differs from the raw image"
     );
 }
+
+/// A key-only admin on an image without pi-gen's NOPASSWD drop-in (images since 2026-04)
+/// gets one of its own, or sudo would ask for a password that does not exist; with SSH
+/// keys, password logins are off. An admin name the image already uses is refused.
+#[test]
+fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let base = work.path().join("base.img");
+    fs::copy(&f.image, &base).unwrap();
+    let out = tool("debugfs")
+        .args([
+            "-w",
+            "-R",
+            "rm /etc/sudoers.d/010_pi-nopasswd",
+            &format!("{}?offset={}", base.display(), f.root_offset),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = cluster(work.path(), &base);
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace(&format!("  password_hash: '{HASH}'"), "  locked: true");
+    fs::write(&path, &text).unwrap();
+    let inv = Inventory::load(&path).unwrap();
+    let built = build(&inv, &["lb".to_string()], &options(work.path())).unwrap();
+    let d = |req: &str| debugfs(&built[0].image, f.root_offset, req);
+    assert_eq!(
+        d("cat /etc/sudoers.d/010_pibake-nopasswd").lines().last(),
+        Some("admin ALL=(ALL) NOPASSWD: ALL")
+    );
+    let st = d("stat /etc/sudoers.d/010_pibake-nopasswd");
+    assert!(
+        st.contains("Mode:  0440") && st.contains("User:     0"),
+        "{st}"
+    );
+    assert!(
+        d("cat /etc/ssh/sshd_config.d/20-pibake-no-password.conf")
+            .contains("PasswordAuthentication no")
+    );
+    e2fsck_clean(&built[0].image, f.root_offset);
+
+    fs::write(&path, text.replace("  name: admin", "  name: daemon")).unwrap();
+    let inv = Inventory::load(&path).unwrap();
+    let err = build(&inv, &["lb".to_string()], &options(work.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("admin name `daemon` is already a user of the image"),
+        "{err}"
+    );
+}

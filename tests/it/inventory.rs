@@ -675,6 +675,11 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
             worker("firstboot:\n  - echo \"unterminated\n"),
             "profiles/worker.yaml:2:5: this first-boot step is not valid sh",
         ),
+        (
+            good(NODES, NETS, &a),
+            worker("cmdline: { remove: [root] }\n"),
+            "profiles/worker.yaml:1:21: removing `root=` from cmdline.txt makes an image that cannot boot",
+        ),
     ];
     let failed: Vec<String> = cases
         .iter()
@@ -743,5 +748,23 @@ fn first_boot_steps_run_once_each_and_a_failed_one_is_retried() {
         log().contains("snippet-4 ok") && log().contains("snippet-5 ok"),
         "{}",
         log()
+    );
+}
+
+/// All-numeric hostnames are valid but warned about; `allow_unbootable` lets a profile
+/// that means it remove a boot parameter.
+#[test]
+fn numeric_hostnames_warn_and_unbootable_needs_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = good("  - { name: \"[1-2]\", role: worker }", NETS, &admin());
+    let profile = "cmdline: { remove: [init], allow_unbootable: true }\n";
+    let path = cluster(dir.path(), &text, &[("profiles/worker.yaml", profile)]);
+    let inv = Inventory::load(&path).unwrap();
+    assert!(
+        inv.warnings
+            .iter()
+            .any(|w| w.contains("node `1`: an all-numeric hostname")),
+        "{:?}",
+        inv.warnings
     );
 }
