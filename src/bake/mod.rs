@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod hostkeys;
+mod lock;
 mod outputs;
 mod progress;
 pub mod systemd;
@@ -137,7 +138,11 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     check_release(&report, &base_path)?;
     let stack = stack_name(&report.network.stack).map(str::to_string);
     let all = plans(inv, nodes, stack.as_deref())?;
-    std::fs::create_dir_all(&opts.out).at(&opts.out)?;
+    // Held until the build returns: no other build writes these directories meanwhile.
+    let _locks = (
+        lock::lock(&opts.state, "state directory")?,
+        lock::lock(&opts.out, "output directory")?,
+    );
     let out = Outputs::prepare(&base.raw, &base_sha, &opts.cache.dir()?, opts, cores)?;
     for p in &all {
         for f in out.files(&p.node) {

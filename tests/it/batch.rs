@@ -39,11 +39,12 @@ fn build_raw_zst<'a>(cluster: &'a Path, out: &'a Path, cache: &'a Path) -> [&'a 
     ]
 }
 
-/// The names in `dir`, sorted.
+/// The names in `dir`, sorted, without the build's lock file.
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".pibake.lock")
         .collect();
     v.sort();
     v

@@ -319,6 +319,7 @@ fn a_plan_that_does_not_fit_leaves_no_image() {
     let names: Vec<_> = fs::read_dir(work.path().join("out"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".pibake.lock")
         .collect();
     assert!(names.is_empty(), "left behind: {names:?}");
 }
@@ -691,4 +692,36 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
         err.contains("admin name `daemon` is already a user of the image"),
         "{err}"
     );
+}
+
+/// A second build into a directory another build holds is refused, naming the holder,
+/// and leaves the first build's files alone; once the holder is gone the build runs.
+#[test]
+fn a_second_build_into_a_held_directory_is_refused() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let opts = options(work.path());
+    for dir in [&opts.out, &opts.state] {
+        fs::create_dir_all(dir).unwrap();
+        let held = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".pibake.lock"))
+            .unwrap();
+        held.lock().unwrap();
+        fs::write(dir.join(".pibake.lock"), "4242\n").unwrap();
+        let err = build(&inv, &["lb".to_string()], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is in use by another pibake build (process 4242)"),
+            "{err}"
+        );
+        assert!(!opts.out.join("lb.img").exists());
+        drop(held);
+    }
+    build(&inv, &["lb".to_string()], &opts).unwrap();
+    assert!(opts.out.join("lb.img").exists());
 }
