@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use credentials::{PasswordHash, SshKey};
 pub use grammar::{Domain, MacAddr, Timezone};
 use net::Subnet;
@@ -175,6 +175,27 @@ impl Inventory {
             .iter()
             .filter(|n| wanted.contains(&n.name))
             .collect())
+    }
+
+    /// The build machine's file `rel` names (relative to the cluster file), refused
+    /// unless it lies inside the cluster's directory or one of its `source_dirs`, so an
+    /// inventory can never copy the build host's own files (its /etc/shadow) into an
+    /// image.
+    pub fn source(&self, rel: &str) -> Result<PathBuf> {
+        let path = self.dir.join(rel);
+        let real = path.canonicalize().at(&path)?;
+        let allowed = std::iter::once(self.dir.clone())
+            .chain(self.file.source_dirs.iter().map(|d| self.dir.join(d)))
+            .filter_map(|d| d.canonicalize().ok())
+            .any(|d| real.starts_with(d));
+        if allowed {
+            return Ok(real);
+        }
+        Err(Error::unplaced(format!(
+            "`{rel}` ({}) is outside the cluster's directory",
+            real.display()
+        ))
+        .with_hint("copy it beside cluster.yaml, or allow its directory with `source_dirs: [DIR]` in the cluster file"))
     }
 
     /// The domain of the first network that has one.

@@ -259,6 +259,23 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
                 .with_hint("replace it with `cmdline: { add: [...] }` instead, or say `allow_unbootable: true` if that is the point"));
         }
     }
+    // Overlay names are directories under `overlays/`, never a path out of it.
+    for (i, name) in p.overlays.iter().enumerate() {
+        let ok = !name.is_empty()
+            && name.split('/').all(|c| {
+                !c.is_empty()
+                    && c != "."
+                    && c != ".."
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+            });
+        if !ok {
+            return Err(source.error_at(
+                &format!("overlays.{i}"),
+                &format!("`{name}` is not an overlay name: overlays are directories under `overlays/` beside the cluster file"),
+            ));
+        }
+    }
     for (i, name) in p.packages.iter().enumerate() {
         if let Err(e) = name.parse::<pibake_apt::relation::PackageRequest>() {
             return Err(source.error_at(&format!("packages.{i}"), &e.to_string()));

@@ -28,6 +28,10 @@ pub struct ClusterFile {
     /// Free-form values for templates (`{{vars.site_title}}`).
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// Directories outside the cluster's own that `files: source:` and `debs:` may read
+    /// from (relative to the cluster file). Nothing else of the build machine is read.
+    #[serde(default)]
+    pub source_dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

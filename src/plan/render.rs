@@ -1,6 +1,7 @@
 //! One node's plan from the inventory, its profile and the overlay trees.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 
 use super::overlay::EntryKind;
 use super::template::Templates;
@@ -352,7 +353,7 @@ fn firstboot(
     let mut steps: Vec<(String, String)> = Vec::new();
     let mut debs = Vec::new();
     for d in &def.debs {
-        let local = inv.dir.join(d);
+        let local = inv.source(d)?;
         let content = std::fs::read(&local).at(&local)?;
         let name = local
             .file_name()
@@ -447,10 +448,16 @@ fn file_entry(
             (o.uid, o.gid)
         }
     };
+    let mut secret_source = false;
     let raw = match (&f.content, &f.source) {
         (Some(c), None) => c.clone().into_bytes(),
         (None, Some(s)) => {
-            let p = inv.dir.join(s);
+            let p = inv.source(s)?;
+            // A source only its owner may read is a secret: it stays 0600 and unprinted.
+            let private = std::fs::metadata(&p).at(&p)?.permissions().mode() & 0o077 == 0;
+            if private && f.mode.is_none() {
+                secret_source = true;
+            }
             std::fs::read(&p).at(&p)?
         }
         _ => {
@@ -471,10 +478,10 @@ fn file_entry(
     };
     Ok(PlannedFile {
         path: f.path.clone(),
-        mode: f.mode.unwrap_or(0o644),
+        mode: f.mode.unwrap_or(if secret_source { 0o600 } else { 0o644 }),
         uid,
         gid,
-        secret: f.mode.is_some_and(|m| m & 0o077 == 0),
+        secret: secret_source || f.mode.is_some_and(|m| m & 0o077 == 0),
         origin: Origin::Inventory,
         from: f.source.clone(),
         content,

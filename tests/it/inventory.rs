@@ -676,6 +676,25 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
             "profiles/worker.yaml:2:5: this first-boot step is not valid sh",
         ),
         (
+            good(
+                "  - { name: w1, role: worker, files: [{ path: /root/x, source: /etc/shadow }] }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:11:39: `/etc/shadow` (/etc/shadow) is outside the cluster's directory",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("debs: [../../../../../../etc/passwd]\n"),
+            "is outside the cluster's directory",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("overlays: [/etc]\n"),
+            "profiles/worker.yaml:1:12: `/etc` is not an overlay name",
+        ),
+        (
             good(NODES, NETS, &a),
             worker("cmdline: { remove: [root] }\n"),
             "profiles/worker.yaml:1:21: removing `root=` from cmdline.txt makes an image that cannot boot",
@@ -767,4 +786,34 @@ fn numeric_hostnames_warn_and_unbootable_needs_saying_so() {
         "{:?}",
         inv.warnings
     );
+}
+
+/// A `source:` only its owner may read is a secret: 0600 in the image and never printed;
+/// `source_dirs` allows a directory beside the cluster's own.
+#[test]
+fn private_sources_stay_private_and_source_dirs_allow_a_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    fs::write(keys.join("token"), "s3cret\n").unwrap();
+    fs::set_permissions(keys.join("token"), fs::Permissions::from_mode(0o600)).unwrap();
+    let cdir = dir.path().join("cluster");
+    fs::create_dir_all(&cdir).unwrap();
+    let nodes =
+        "  - { name: w1, role: worker, files: [{ path: /etc/token, source: ../keys/token }] }";
+    let text = good(nodes, NETS, &admin());
+    let path = cluster(&cdir, &text, &[]);
+    let err = Inventory::load(&path)
+        .and_then(|inv| plans(&inv, &[], Some("networkmanager")).map(|_| ()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is outside the cluster's directory"), "{err}");
+    fs::write(&path, format!("{text}source_dirs: [../keys]\n")).unwrap();
+    let inv = Inventory::load(&path).unwrap();
+    let p = &plans(&inv, &[], Some("networkmanager")).unwrap()[0];
+    let f = p.files.iter().find(|f| f.path == "/etc/token").unwrap();
+    assert_eq!((f.mode, f.secret), (0o600, true));
+    let shown = pibake::plan::human(p);
+    assert!(!shown.contains("s3cret"), "{shown}");
 }
