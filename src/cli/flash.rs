@@ -60,6 +60,9 @@ pub struct VerifyArgs {
     /// The node whose image the manifest describes
     #[arg(long)]
     pub node: Option<String>,
+    /// With --image: compare only the image's data ranges, not the zeros of its holes
+    #[arg(long, requires = "image")]
+    pub data_only: bool,
 }
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
@@ -280,7 +283,7 @@ fn confirm(jobs: &Jobs, targets: &[flash::Target], yes: bool) -> Result<()> {
 
 pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
     let (against, bytes) = match (&args.image, &args.bmap, &args.manifest) {
-        (Some(image), ..) => (image, flash::verify(image, &args.target)?),
+        (Some(image), ..) => (image, flash::verify(image, &args.target, args.data_only)?),
         (_, Some(bmap), _) => (bmap, pibake_image::bmap::verify(&args.target, bmap)?),
         (.., Some(manifest)) => {
             let node = args

@@ -197,11 +197,18 @@ fn compare(
     Ok(())
 }
 
-/// Compares a target with an image over the image's data ranges (`pibake verify`).
-pub fn verify(image: &Path, target: &Path) -> Result<u64> {
+/// Compares a target with an image (`pibake verify`): byte for byte over the image's
+/// whole length, holes read as the zeros they stand for, so a card with garbage where
+/// the image has a hole does not pass; with `data_only`, over the image's data ranges
+/// alone (faster, for a card whose gaps were zeroed when it was flashed).
+pub fn verify(image: &Path, target: &Path, data_only: bool) -> Result<u64> {
     let src = File::open(image).at(image)?;
     let len = src.metadata().at(image)?.len();
-    let ranges = data_ranges(&src, len).at(image)?;
+    let ranges = if data_only {
+        data_ranges(&src, len).at(image)?
+    } else {
+        std::iter::once(0..len).collect()
+    };
     compare(
         image,
         &src,

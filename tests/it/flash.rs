@@ -110,6 +110,20 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
         ])
         .contains("matches")
     );
+
+    // Garbage where the image has a hole: a verified card equals the image byte for
+    // byte, so it is caught; `--data-only` compares the data ranges alone.
+    let src = fs::File::open(&image).unwrap();
+    let len = src.metadata().unwrap().len();
+    let ranges = pibake_image::sparse::data_ranges(&src, len).unwrap();
+    let gap = ranges[0].end;
+    assert!(gap < len && !ranges.iter().any(|r| r.contains(&gap)));
+    let f = fs::OpenOptions::new().write(true).open(&b).unwrap();
+    f.write_all_at(&[0x5A], gap).unwrap();
+    let (b_s, img) = (b.to_str().unwrap(), image.to_str().unwrap());
+    let err = pibake_fails(&["verify", b_s, "--image", img]);
+    assert!(err.contains(&format!("byte {gap} differs")), "{err}");
+    assert!(pibake_ok(&["verify", b_s, "--image", img, "--data-only"]).contains("matches"));
 }
 
 #[test]
