@@ -180,6 +180,23 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             mode,
             owner,
         } => {
+            // Refused before anything is read: a device or pipe (`/dev/zero`) has no
+            // end, and a file larger than the partition cannot fit in it.
+            let meta = std::fs::metadata(local).at(local)?;
+            if !meta.is_file() {
+                return Err(Error::invalid(format!(
+                    "{}: not a regular file; `fs put` copies files",
+                    local.display()
+                )));
+            }
+            let room = partition(image, global, &target(path)?, false)?.len();
+            if meta.len() > room {
+                return Err(Error::invalid(format!(
+                    "{}: {} bytes cannot fit in a {room}-byte partition",
+                    local.display(),
+                    meta.len()
+                )));
+            }
             let data = std::fs::read(local).at(local)?;
             let mtime = source_date().or_else(|| {
                 let m = std::fs::metadata(local).ok()?.modified().ok()?;

@@ -146,6 +146,18 @@ fn bad_requests_are_refused_and_leave_the_image_alone() {
         pibake_fails(&["fs", "rm", img, "/etc/nope"])
             .contains("/etc/nope: no such file or directory")
     );
+    // Endless or oversized sources are refused before a byte is read (this read
+    // /dev/zero until memory ran out before).
+    assert!(
+        pibake_fails(&["fs", "put", img, "/dev/zero", "/etc/zero"])
+            .contains("/dev/zero: not a regular file")
+    );
+    let big = f.dir.path().join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    assert!(pibake_fails(&["fs", "put", img, path(&big), "boot:/big"]).contains("cannot fit in a"));
     assert!(
         pibake_fails(&["fs", "cat", img, "etc/hostname"])
             .contains("paths inside an image are absolute")
