@@ -87,7 +87,7 @@ pub fn cluster_user_key(state: &Path) -> Result<(String, String)> {
 }
 
 /// An OpenSSH key pair kept at `path` (0600) and `path.pub`, made when missing.
-fn key_pair(path: &Path, kind: &str) -> Result<(String, String)> {
+pub fn key_pair(path: &Path, kind: &str) -> Result<(String, String)> {
     let private = if path.exists() {
         std::fs::read_to_string(path).at(path)?
     } else {

@@ -57,6 +57,9 @@ pub struct Options {
     pub sha256: bool,
     /// Progress bars on stderr (drawn only when it is a terminal).
     pub progress: bool,
+    /// Build even with credentials everyone knows (the examples' key, a hash of
+    /// "raspberry"): for throw-away test clusters only.
+    pub allow_example_credentials: bool,
 }
 
 /// An output format of `build`.
@@ -130,6 +133,14 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             "base",
             &format!("the base image {} does not exist", base_path.display()),
         ));
+    }
+    if let Some(why) = inv.credentials.known()
+        && !opts.allow_example_credentials
+    {
+        return Err(inv
+            .source
+            .error_at("admin", &format!("refusing to build with known credentials: {why}"))
+            .with_hint("put your own public key in `ssh_keys` (and a hash of your own password, or `locked: true`); `--allow-example-credentials` builds anyway, for throw-away test clusters"));
     }
     let base = base::prepare(&base_path, &opts.cache)?;
     let base_sha = base.source_sha256()?;

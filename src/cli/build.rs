@@ -31,6 +31,10 @@ pub struct Args {
     /// the image digest sha256_4m is always recorded and costs only the changed chunks)
     #[arg(long)]
     pub sha256: bool,
+    /// Build even with credentials everyone knows (the examples' placeholder key, a
+    /// hash of "raspberry"): for throw-away test clusters only
+    #[arg(long)]
+    pub allow_example_credentials: bool,
     /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -50,6 +54,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         bmap: args.bmap,
         formats: args.formats.clone(),
         sha256: args.sha256,
+        allow_example_credentials: args.allow_example_credentials,
         progress: global.progress(),
     };
     stop_on_signals();

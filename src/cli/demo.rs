@@ -26,11 +26,17 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     std::fs::create_dir_all(&cluster_dir).at(&cluster_dir)?;
     let cluster = cluster_dir.join("cluster.yaml");
     let base_abs = base.canonicalize().at(&base)?;
+    // The example's key is a placeholder nobody can log in with: the demo makes its
+    // own admin key pair and puts its public half in the cluster instead.
+    let admin_key = args.dir.join("admin_key");
+    let (_, public) = pibake::bake::hostkeys::key_pair(&admin_key, "ed25519")?;
     let text: String = WEB_CLUSTER
         .lines()
         .map(|l| {
             if l.starts_with("base:") {
                 format!("base: {}\n", base_abs.display())
+            } else if l.trim_start().starts_with("- ssh-ed25519 ") {
+                format!("    - {}\n", public.trim())
             } else {
                 format!("{l}\n")
             }
@@ -47,6 +53,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         bmap: false,
         formats: vec![OutputFormat::Raw],
         sha256: false,
+        allow_example_credentials: false,
         progress: global.progress(),
     };
     let built = build(&inv, &[], &opts)?;
@@ -61,6 +68,10 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         base.display()
     );
     outln!("Wrote the example web cluster: {}", cluster.display());
+    outln!(
+        "Its admin logs in with the key pair made for the demo: {}",
+        admin_key.display()
+    );
     outln!("Built {} node images:", built.len());
     super::build::list(&built, "  ")?;
     outln!("\n`pibake inspect {}`:\n", built[1].image.display());

@@ -22,6 +22,9 @@ pub struct Args {
     /// With a cluster file: the node(s) to flash, one per --device
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+    /// With a cluster file: build even with credentials everyone knows (test clusters)
+    #[arg(long)]
+    pub allow_example_credentials: bool,
     /// With a cluster file: where node images are [default: CLUSTER_DIR/images]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -226,6 +229,7 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             formats: vec![OutputFormat::Raw],
             sha256: false,
             progress: global.progress(),
+            allow_example_credentials: args.allow_example_credentials,
         };
         build(&inv, &missing, &opts)?;
     }

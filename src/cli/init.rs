@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use pibake::error::{Error, IoContext, Result};
+use pibake::inventory::credentials::SshKey;
 use pibake::inventory::shipped;
 
 /// Write a starter cluster (cluster.yaml and editable copies of the profiles it uses)
@@ -31,14 +32,53 @@ pub fn run(args: &Args) -> Result<()> {
             std::fs::write(&path, text).at(&path)?;
         }
     }
-    std::fs::write(&cluster, STARTER).at(&cluster)?;
+    // No credentials anyone knows: the user's own public key, or a placeholder that
+    // `validate` refuses until it is replaced.
+    let key = own_public_key();
+    let line = match &key {
+        Some((_, k)) => k.as_str().to_string(),
+        None => PLACEHOLDER.to_string(),
+    };
+    let text: String = STARTER
+        .lines()
+        .map(|l| match l.trim_start().starts_with("- ssh-ed25519 ") {
+            true => format!("    - {line}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&cluster, text).at(&cluster)?;
     outln!(
         "Wrote {} and profiles/base.yaml, head.yaml, worker.yaml.",
         cluster.display()
     );
-    outln!(
-        "Next: put your SSH key and a password hash under `admin:`, then `pibake validate {}`.",
-        cluster.display()
-    );
+    match key {
+        Some((path, _)) => outln!(
+            "The admin logs in with your key {} (password login locked).",
+            path.display()
+        ),
+        None => outln!(
+            "No ~/.ssh/*.pub found: replace {PLACEHOLDER} under `admin: ssh_keys:` with your public key."
+        ),
+    }
+    outln!("Next: `pibake validate {}`.", cluster.display());
     Ok(())
+}
+
+/// What `init` writes where no key of the user's was found; not a key, so refused.
+const PLACEHOLDER: &str = "REPLACE-WITH-YOUR-SSH-PUBLIC-KEY";
+
+/// `~/.ssh/id_ed25519.pub`, else the first `~/.ssh/*.pub` by name, when it is a key.
+fn own_public_key() -> Option<(PathBuf, SshKey)> {
+    let ssh = dirs::home_dir()?.join(".ssh");
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&ssh)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+        .collect();
+    candidates.sort_by_key(|p| (!p.ends_with("id_ed25519.pub"), p.clone()));
+    candidates.into_iter().find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        let key = SshKey::parse(text.lines().next()?).ok()?;
+        Some((p, key))
+    })
 }

@@ -28,6 +28,12 @@ impl SshKey {
         }
     }
 
+    /// Whether this is the example key the shipped examples carry, whose private half
+    /// nobody holds: a node built with it alone can never be logged into.
+    pub fn is_example(&self) -> bool {
+        self.0.split_whitespace().nth(1) == Some(EXAMPLE_KEY)
+    }
+
     /// The key line as given, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -39,6 +45,13 @@ impl fmt::Display for SshKey {
         f.write_str(&self.0)
     }
 }
+
+/// The base64 body of the shipped examples' placeholder key.
+pub const EXAMPLE_KEY: &str =
+    "AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG";
+
+/// Passwords everyone knows: Raspberry Pi OS's old default and its variant.
+const KNOWN_PASSWORDS: &[&str] = &["raspberry", "raspberrypi"];
 
 /// A crypt(3) password hash of a scheme Raspberry Pi OS accepts. A secret: its `Debug`
 /// does not show it.
@@ -52,6 +65,15 @@ impl PasswordHash {
             None => Ok(PasswordHash(hash.to_string())),
             Some(why) => Err(why),
         }
+    }
+
+    /// The well-known password this hashes, if it is one (sha512-crypt hashes are
+    /// checked; yescrypt ones are not yet).
+    pub fn known_password(&self) -> Option<&'static str> {
+        KNOWN_PASSWORDS
+            .iter()
+            .find(|p| self.0.starts_with("$6$") && sha_crypt::sha512_check(p, &self.0).is_ok())
+            .copied()
     }
 
     /// The hash as /etc/shadow holds it.

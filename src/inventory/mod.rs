@@ -279,6 +279,23 @@ pub struct Credentials {
     pub ssh_keys: Vec<SshKey>,
 }
 
+impl Credentials {
+    /// What makes these credentials known to everyone, if anything: the examples'
+    /// placeholder key, or a hash of a well-known password.
+    pub fn known(&self) -> Option<String> {
+        if let Some(p) = self
+            .password_hash
+            .as_ref()
+            .and_then(PasswordHash::known_password)
+        {
+            return Some(format!("the password hash is of \"{p}\""));
+        }
+        self.ssh_keys.iter().any(SshKey::is_example).then(|| {
+            "an SSH key is the examples' placeholder, whose private half nobody holds".into()
+        })
+    }
+}
+
 fn check_admin(source: &Source, file: &ClusterFile) -> Result<Credentials> {
     let a = &file.admin;
     let valid = a

@@ -12,14 +12,21 @@ use pibake::inventory::Inventory;
 use pibake_image::base::CacheOptions;
 use sha2::{Digest, Sha256};
 
-const KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG admin@laptop";
-const HASH: &str = "$6$pibakesalt$XOhqLJoOs11sebuzOz2kOvEtXpOhlUvfTApVuont.s98RScuQUqY5TXt3L7dthjiPyjR45EeInI5rE/dpeKm4/";
+/// A sha512-crypt hash of a password made for this run, with a random salt: never a
+/// credential anyone knows (`build` refuses those).
+fn hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let params = sha_crypt::Sha512Params::new(5000).unwrap();
+        sha_crypt::sha512_simple(&crate::common::test_key()[12..40], &params).unwrap()
+    })
+}
 
 /// The web cluster, with an admin named `admin` (so the image's `pi` is renamed).
 fn cluster(dir: &Path, base: &Path) -> PathBuf {
+    let (hash, key) = (hash(), crate::common::test_key());
     let text = format!(
-        "cluster: webfarm\nbase: {}\nnetworks:\n  lan: {{ subnet: 192.168.50.0/24, gateway: 192.168.50.1, dns: [192.168.50.1], domain: web.lan, first: 192.168.50.10 }}\nadmin:\n  name: admin\n  password_hash: '{HASH}'\n  ssh_keys: [\"{KEY}\"]\nroles:\n  head: {{ profile: web-head }}\n  worker: {{ profile: web-worker }}\nnodes:\n  - {{ name: lb, role: head }}\n  - {{ name: \"web[01-02]\", role: worker }}\nvars: {{ site_title: Test, admin_subnet: 192.168.1.0/24 }}\n",
+        "cluster: webfarm\nbase: {}\nnetworks:\n  lan: {{ subnet: 192.168.50.0/24, gateway: 192.168.50.1, dns: [192.168.50.1], domain: web.lan, first: 192.168.50.10 }}\nadmin:\n  name: admin\n  password_hash: '{hash}'\n  ssh_keys: [\"{key}\"]\nroles:\n  head: {{ profile: web-head }}\n  worker: {{ profile: web-worker }}\nnodes:\n  - {{ name: lb, role: head }}\n  - {{ name: \"web[01-02]\", role: worker }}\nvars: {{ site_title: Test, admin_subnet: 192.168.1.0/24 }}\n",
         base.display()
     );
     let path = dir.join("cluster.yaml");
@@ -41,6 +48,7 @@ fn options(dir: &Path) -> Options {
         formats: vec![OutputFormat::Raw],
         sha256: false,
         progress: false,
+        allow_example_credentials: false,
     }
 }
 
@@ -104,7 +112,7 @@ fn every_node_builds_on_every_release_and_reads_back() {
                     && !passwd.contains("pi:x"),
                 "{name}: {passwd}"
             );
-            assert!(d("cat /etc/shadow").contains(&format!("admin:{HASH}:")));
+            assert!(d("cat /etc/shadow").contains(&format!("admin:{}:", hash())));
             let group = d("cat /etc/group");
             assert!(
                 group.contains("admin:x:1000:")
@@ -137,7 +145,7 @@ fn every_node_builds_on_every_release_and_reads_back() {
             );
             assert_eq!(
                 d("cat /home/admin/.ssh/authorized_keys"),
-                format!("{KEY}\n")
+                format!("{}\n", crate::common::test_key())
             );
 
             // sshd on, with this node's persistent host keys.
@@ -663,7 +671,7 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
     let path = cluster(work.path(), &base);
     let text = fs::read_to_string(&path)
         .unwrap()
-        .replace(&format!("  password_hash: '{HASH}'"), "  locked: true");
+        .replace(&format!("  password_hash: '{}'", hash()), "  locked: true");
     fs::write(&path, &text).unwrap();
     let inv = Inventory::load(&path).unwrap();
     let built = build(&inv, &["lb".to_string()], &options(work.path())).unwrap();
@@ -724,4 +732,55 @@ fn a_second_build_into_a_held_directory_is_refused() {
     }
     build(&inv, &["lb".to_string()], &opts).unwrap();
     assert!(opts.out.join("lb.img").exists());
+}
+
+/// Credentials everyone knows are refused by `build`: the examples' placeholder key
+/// (nobody holds its private half) and a hash of "raspberry"; `--allow-example-credentials`
+/// builds anyway, for throw-away clusters.
+#[test]
+fn known_credentials_are_refused_unless_allowed() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let cluster = work.path().join("cluster.yaml");
+    let text = fs::read_to_string("examples/desk/cluster.yaml")
+        .unwrap()
+        .replace(
+            "base: raspios-bookworm-arm64-lite.img.xz",
+            &format!("base: {}", f.image.display()),
+        );
+    fs::write(&cluster, &text).unwrap();
+    let (c, out) = (cluster.to_str().unwrap(), work.path().join("out"));
+    let o = out.to_str().unwrap();
+    let err = crate::common::pibake_fails(&["build", c, "--out", o, "--node", "head"]);
+    assert!(
+        err.contains(
+            "refusing to build with known credentials: an SSH key is the examples' placeholder"
+        ),
+        "{err}"
+    );
+    assert!(!out.join("head.img").exists());
+    pibake_ok(&[
+        "build",
+        c,
+        "--out",
+        o,
+        "--node",
+        "head",
+        "--allow-example-credentials",
+    ]);
+    assert!(out.join("head.img").exists());
+
+    let raspberry = "$6$pibakesalt$XOhqLJoOs11sebuzOz2kOvEtXpOhlUvfTApVuont.s98RScuQUqY5TXt3L7dthjiPyjR45EeInI5rE/dpeKm4/";
+    let with_hash = text
+        .replace("  locked: true\n", &format!("  password_hash: '{raspberry}'\n"))
+        .replace(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqU+JMbv/mYQnyv4yiqHAW1Q/hrqkSaWfYBnnh3kInG admin@laptop",
+            crate::common::test_key(),
+        );
+    fs::write(&cluster, with_hash).unwrap();
+    let err = crate::common::pibake_fails(&["build", c, "--out", o, "--node", "head"]);
+    assert!(
+        err.contains("the password hash is of \"raspberry\""),
+        "{err}"
+    );
 }

@@ -699,7 +699,22 @@ pub fn pibake_fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A shipped example's cluster file, written into `dir` with its `base:` pointing at `base`.
+/// A public key made for this test run (the examples' placeholder key is refused by
+/// `build`); its private half is thrown away.
+pub fn test_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let k = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .expect("key");
+        k.public_key().to_openssh().expect("encode") + " test@pibake"
+    })
+}
+
+/// A shipped example's cluster file, written into `dir` with its `base:` pointing at
+/// `base` and the admin's placeholder key replaced by [`test_key`].
 pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
     let text: String = fs::read_to_string(example.join("cluster.yaml"))
         .expect("example cluster")
@@ -707,6 +722,8 @@ pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
         .map(|l| {
             if l.starts_with("base:") {
                 format!("base: {}\n", base.display())
+            } else if l.trim_start().starts_with("- ssh-ed25519 ") {
+                format!("    - {}\n", test_key())
             } else {
                 format!("{l}\n")
             }

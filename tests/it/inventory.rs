@@ -474,8 +474,19 @@ fn overlays_may_not_point_outside_the_root() {
 
 #[test]
 fn the_plan_command_never_prints_secrets() {
+    // The portable example (0600 NetworkManager keyfiles), with a password hash.
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string("examples/portable-cluster/cluster.yaml")
+        .unwrap()
+        .replace(
+            "  locked: true\n",
+            &format!("  password_hash: '$6$saltsalt${}'\n", "h".repeat(86)),
+        );
+    assert!(text.contains("password_hash"));
+    let path = dir.path().join("cluster.yaml");
+    fs::write(&path, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
-        .args(["--json", "plan", "examples/portable-cluster/cluster.yaml"])
+        .args(["--json", "plan", path.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
@@ -539,24 +550,63 @@ fn every_shipped_file_is_built_in() {
 #[test]
 fn init_writes_a_cluster_that_validates_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
+    let run = |args: &[&str], home: &Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
             .args(args)
+            .env("HOME", home)
             .output()
             .unwrap()
     };
+    // Without a key of the user's, init writes a placeholder that validate refuses.
+    let bare = dir.path().join("bare");
+    let home = dir.path().join("home-without-keys");
+    fs::create_dir_all(&home).unwrap();
+    assert!(
+        run(&["init", bare.to_str().unwrap()], &home)
+            .status
+            .success()
+    );
+    let refused = run(
+        &["validate", bare.join("cluster.yaml").to_str().unwrap()],
+        &home,
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an OpenSSH public key"));
+    let text = fs::read_to_string(bare.join("cluster.yaml")).unwrap();
+    assert!(
+        !text.contains("password_hash") && text.contains("locked: true"),
+        "{text}"
+    );
+
+    // With one, the cluster carries it and validates.
+    let home = dir.path().join("home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    fs::write(
+        home.join(".ssh/id_ed25519.pub"),
+        format!("{}\n", crate::common::test_key()),
+    )
+    .unwrap();
     let target = dir.path().join("lab");
-    assert!(run(&["init", target.to_str().unwrap()]).status.success());
+    assert!(
+        run(&["init", target.to_str().unwrap()], &home)
+            .status
+            .success()
+    );
     assert!(target.join("profiles/worker.yaml").exists());
     let cluster = target.join("cluster.yaml");
-    let out = run(&["validate", cluster.to_str().unwrap()]);
+    assert!(
+        fs::read_to_string(&cluster)
+            .unwrap()
+            .contains(crate::common::test_key())
+    );
+    let out = run(&["validate", cluster.to_str().unwrap()], &home);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 nodes"));
-    let again = run(&["init", target.to_str().unwrap()]);
+    let again = run(&["init", target.to_str().unwrap()], &home);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
