@@ -300,6 +300,10 @@ fn first_boot_trigger(cmdline: &Cmdline) -> Option<String> {
 /// `root=PARTUUID=` and fstab should name this disk; say so when they do not.
 fn check_partuuids(layout: &Layout, cmdline: &Cmdline, fstab: &str, warnings: &mut Vec<String>) {
     let id = layout.disk_id.to_string();
+    if !matches!(cmdline.get("root"), Some(Some(_))) {
+        warnings
+            .push("cmdline.txt has no root=: the kernel will not find the root filesystem".into());
+    }
     if let Some(Some(root)) = cmdline.get("root")
         && let Some(uuid) = root.strip_prefix("PARTUUID=")
         && !uuid.starts_with(&id)

@@ -95,6 +95,24 @@ fn inspect_warns_when_partuuids_do_not_match_the_disk() {
     assert!(r.warnings[0].contains("cmdline.txt root=PARTUUID=5e3da0b5-02"));
 }
 
+/// An image whose cmdline.txt lost `root=` cannot boot: inspect says so.
+#[test]
+fn inspect_warns_when_the_command_line_has_no_root() {
+    let f = Fixture::new(Release::Bookworm);
+    let local = f.dir.path().join("cmdline.txt");
+    std::fs::write(&local, "console=serial0,115200 rootfstype=ext4 rootwait\n").unwrap();
+    let (img, l) = (f.image.to_str().unwrap(), local.to_str().unwrap());
+    crate::common::pibake_ok(&["fs", "put", img, l, "boot:/cmdline.txt"]);
+    let r = inspect(&f.image).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("cmdline.txt has no root=")),
+        "{:?}",
+        r.warnings
+    );
+}
+
 fn pibake(args: &[&str], cache: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pibake"))
         .args(args)
