@@ -10,6 +10,7 @@
 
 use super::systemd;
 use crate::error::{Error, Result};
+use crate::inventory::schema::Sudo;
 use crate::plan::UserPlan;
 use pibake_ext4::{Ext4, Meta};
 
@@ -159,7 +160,7 @@ pub fn apply(
                                 .filter(|x| !x.is_empty() && *x != new)
                                 .map(str::to_string)
                                 .collect();
-                            if user.sudo {
+                            if user.sudo != Sudo::No {
                                 m.push(new.to_string());
                             }
                             f[members] = m.join(",");
@@ -189,7 +190,7 @@ pub fn apply(
     let sudoers = "/etc/sudoers.d/010_pi-nopasswd";
     let image_nopasswd = fs.try_stat(sudoers)?.is_some();
     if let Some((text, meta)) = read_keep(fs, sudoers)? {
-        if user.sudo {
+        if user.sudo != Sudo::No {
             let text: String = text
                 .lines()
                 .map(|l| match l.strip_prefix(&format!("{old} ")) {
@@ -203,9 +204,15 @@ pub fn apply(
         }
     }
     // A key-only admin has no password to give sudo. Images since 2026-04 ship without
-    // pi-gen's NOPASSWD drop-in, so such an admin gets one of its own: the name is
-    // checked against useradd's grammar, so the line is sudoers syntax by construction.
-    if user.sudo && user.password_hash.is_none() && !image_nopasswd {
+    // pi-gen's NOPASSWD drop-in, so such an admin gets one of its own, as does one whose
+    // profile says `sudo: nopasswd`. The name is checked against useradd's grammar, so
+    // the line is sudoers syntax by construction.
+    let nopasswd = match user.sudo {
+        Sudo::No => false,
+        Sudo::Yes => user.password_hash.is_none(),
+        Sudo::NoPasswd => true,
+    };
+    if nopasswd && !image_nopasswd {
         fs.mkdir_p("/etc/sudoers.d", &Meta::new(0o755, 0, 0))?;
         fs.write_file(
             "/etc/sudoers.d/010_pibake-nopasswd",

@@ -60,8 +60,11 @@ pub struct AdminDef {
     pub locked: bool,
     #[serde(default)]
     pub ssh_keys: Vec<String>,
-    #[serde(default = "yes")]
-    pub sudo: bool,
+    /// `true` (the default): in the sudo group, asking for the password as the image
+    /// does (a key-only admin gets NOPASSWD, having no password); `nopasswd`: never
+    /// asked; `false`: no sudo.
+    #[serde(default)]
+    pub sudo: Sudo,
     /// Passwordless SSH between all nodes: one cluster key pair for the admin, kept in
     /// the state directory, in every node's `~/.ssh` and `authorized_keys`.
     #[serde(default)]
@@ -76,8 +79,36 @@ pub struct SshDef {
     pub password_login: Option<bool>,
 }
 
-fn yes() -> bool {
-    true
+/// How the admin may use sudo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sudo {
+    /// No sudo at all.
+    No,
+    /// The sudo group; the password is asked for as the image's own policy says.
+    #[default]
+    Yes,
+    /// The sudo group and a NOPASSWD drop-in: never asked.
+    NoPasswd,
+}
+
+impl<'de> Deserialize<'de> for Sudo {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sudo, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(true) => Ok(Sudo::Yes),
+            Raw::Flag(false) => Ok(Sudo::No),
+            Raw::Word(w) if w == "nopasswd" => Ok(Sudo::NoPasswd),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "sudo `{w}`: use true, false or nopasswd"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

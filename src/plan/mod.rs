@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::inventory::Timezone;
 use crate::inventory::credentials::{PasswordHash, SshKey};
+use crate::inventory::schema::Sudo;
 
 use crate::error::Result;
 use crate::inventory::{Inventory, Node};
@@ -145,7 +146,7 @@ pub struct UserPlan {
     pub password_hash: Option<PasswordHash>,
     pub password: &'static str,
     pub ssh_keys: Vec<SshKey>,
-    pub sudo: bool,
+    pub sudo: Sudo,
     /// The cluster key pair for SSH between nodes goes into `~/.ssh` (at build).
     pub node_ssh: bool,
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::Plan;
+use crate::inventory::schema::Sudo;
 
 /// One plan as a person reads it.
 pub fn human(p: &Plan) -> String {
@@ -32,7 +33,11 @@ pub fn human(p: &Plan) -> String {
         p.user.name,
         p.user.password,
         p.user.ssh_keys.len(),
-        if p.user.sudo { ", sudo" } else { "" }
+        match p.user.sudo {
+            Sudo::No => "",
+            Sudo::Yes => ", sudo",
+            Sudo::NoPasswd => ", sudo without password",
+        }
     );
     for d in &p.dirs {
         let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);

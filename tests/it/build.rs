@@ -691,6 +691,25 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
     );
     e2fsck_clean(&built[0].image, f.root_offset);
 
+    // An admin with a password follows the image (no drop-in of pibake's), unless it
+    // says `sudo: nopasswd`.
+    let with_password = |sudo: &str| {
+        let t = text.replace(
+            "  locked: true",
+            &format!("  password_hash: '{}'{sudo}", hash()),
+        );
+        fs::write(&path, t).unwrap();
+        let inv = Inventory::load(&path).unwrap();
+        let built = build(&inv, &["lb".to_string()], &options(work.path())).unwrap();
+        debugfs(
+            &built[0].image,
+            f.root_offset,
+            "cat /etc/sudoers.d/010_pibake-nopasswd",
+        )
+    };
+    assert!(!with_password("").contains("NOPASSWD"));
+    assert!(with_password("\n  sudo: nopasswd").contains("admin ALL=(ALL) NOPASSWD: ALL"));
+
     fs::write(&path, text.replace("  name: admin", "  name: daemon")).unwrap();
     let inv = Inventory::load(&path).unwrap();
     let err = build(&inv, &["lb".to_string()], &options(work.path()))
