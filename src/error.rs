@@ -57,6 +57,19 @@ pub enum Error {
         /// What to do instead, if there is an alternative.
         hint: Option<String>,
     },
+    /// A download failed: the repository or mirror could not be reached, answered with
+    /// an error status, or sent something other than what its index promised.
+    #[error("fetching {url}{}: {message}{}", Mirrored(original), Hint(hint))]
+    Fetch {
+        /// The URL requested.
+        url: String,
+        /// The URL asked for, when a mirror rule in cluster.yaml rewrote it into `url`.
+        original: Option<String>,
+        /// What went wrong.
+        message: String,
+        /// What to do about it, if pibake knows.
+        hint: Option<String>,
+    },
     /// From the image layer: partitions, bases, outputs.
     #[error(transparent)]
     Image(#[from] pibake_image::Error),
@@ -138,7 +151,8 @@ impl Error {
         matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
-    /// Attaches (or replaces) the "what to do" part of an `Invalid` or `Unsupported` error.
+    /// Attaches (or replaces) the "what to do" part of an `Invalid`, `Unplaced`,
+    /// `Unsupported` or `Fetch` error.
     pub fn with_hint(self, text: impl Into<String>) -> Self {
         match self {
             Error::Invalid { what, .. } => Error::Invalid {
@@ -153,6 +167,17 @@ impl Error {
                 what,
                 hint: Some(text.into()),
             },
+            Error::Fetch {
+                url,
+                original,
+                message,
+                ..
+            } => Error::Fetch {
+                url,
+                original,
+                message,
+                hint: Some(text.into()),
+            },
             other => other,
         }
     }
@@ -165,6 +190,18 @@ impl fmt::Display for Hint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(h) => write!(f, "\n  hint: {h}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Names the URL a mirror rule rewrote, after the one requested.
+struct Mirrored<'a>(&'a Option<String>);
+
+impl fmt::Display for Mirrored<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(o) => write!(f, " (mirror of {o})"),
             None => Ok(()),
         }
     }

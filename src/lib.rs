@@ -13,6 +13,7 @@ pub mod flash;
 pub mod fs;
 pub mod inspect;
 pub mod inventory;
+pub mod packages;
 pub mod plan;
 pub mod values;
 

@@ -6,11 +6,11 @@ use sha2::{Digest, Sha256};
 
 use super::{ENABLE_AFTER_INSTALL, Node, hostkeys, systemd, users};
 use crate::bootcfg::{Cmdline, ConfigTxt, Section, check_overlay, parse_overlay};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
-use crate::plan::{ConfigEdit, Plan};
+use crate::plan::{ConfigEdit, PACKAGES_DIR, Plan};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
@@ -108,6 +108,7 @@ const ROOT_STEPS: &[Step] = &[
     known_hosts,
     locale,
     cloud_init,
+    packages,
     services,
 ];
 
@@ -160,6 +161,40 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     Ok(fs.write_file(
         "/etc/ssh/ssh_known_hosts",
         c.node.known_hosts.as_bytes(),
+        &Meta::new(0o644, 0, 0),
+    )?)
+}
+
+/// The role's packages, copied from the cache, with the order first boot installs them
+/// in (see `plan::render`). The cache verified every file when the build fetched it.
+fn packages(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let list = &c.node.plan.packages;
+    fs.mkdir_p(PACKAGES_DIR, &DIR)?;
+    let mut order = String::new();
+    for p in list {
+        let path = c.node.store.path(&p.sha256);
+        let bytes = std::fs::read(&path).at(&path)?;
+        if bytes.len() as u64 != p.size {
+            return Err(Error::corrupt(format!(
+                "{}: {} bytes, but {} has {} (the cache changed during the build)",
+                path.display(),
+                bytes.len(),
+                p.label(),
+                p.size
+            )));
+        }
+        let name = p.file_name();
+        fs.write_file(
+            &format!("{PACKAGES_DIR}/{name}"),
+            &bytes,
+            &Meta::new(0o644, 0, 0),
+        )?;
+        order.push_str(&name);
+        order.push('\n');
+    }
+    Ok(fs.write_file(
+        &format!("{PACKAGES_DIR}/order"),
+        order.as_bytes(),
         &Meta::new(0o644, 0, 0),
     )?)
 }

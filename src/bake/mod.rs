@@ -24,6 +24,7 @@ pub use apply::BootFiles;
 use crate::error::{Error, IoContext, Result};
 use crate::inspect::{Report, inspect, stack_name};
 use crate::inventory::Inventory;
+use crate::packages::{self, cache::Store};
 use crate::plan::{Plan, plans};
 use outputs::Outputs;
 use pibake_image::base::{self, CacheOptions};
@@ -60,6 +61,8 @@ pub struct Options {
     /// Build even with credentials everyone knows (the examples' key, a hash of
     /// "raspberry"): for throw-away test clusters only.
     pub allow_example_credentials: bool,
+    /// How role packages are resolved and fetched (`--offline`, `--update-packages`).
+    pub packages: packages::Settings,
 }
 
 /// An output format of `build`.
@@ -148,13 +151,21 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
     let stack = stack_name(&report.network.stack).map(str::to_string);
-    let all = plans(inv, nodes, stack.as_deref())?;
+    let mut all = plans(inv, nodes, stack.as_deref())?;
+    let cache_dir = opts.cache.dir()?;
+    let resolved = packages::resolve(inv, &base.raw, &cache_dir, &opts.packages, true)?;
+    resolved.fetch(inv, &cache_dir, &opts.packages)?;
+    for p in &mut all {
+        p.attach_packages(&resolved);
+    }
+    check_package_space(&all, &base.raw)?;
+    let store = Store::new(&cache_dir);
     // Held until the build returns: no other build writes these directories meanwhile.
     let _locks = (
         lock::lock(&opts.state, "state directory")?,
         lock::lock(&opts.out, "output directory")?,
     );
-    let out = Outputs::prepare(&base.raw, &base_sha, &opts.cache.dir()?, opts, cores)?;
+    let out = Outputs::prepare(&base.raw, &base_sha, &cache_dir, opts, cores)?;
     for p in &all {
         for f in out.files(&p.node) {
             // Left by an earlier build that was killed: never a final name, safe to drop.
@@ -193,6 +204,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             keys: &keys[&plan.node],
             known_hosts: &known_hosts,
             cluster_key: cluster_key.as_ref(),
+            store: &store,
         };
         let r = build_node(inv, &node, &base.raw, &report, &out, opts, &|stage| {
             bars.stage(w, &plan.node, stage)
@@ -259,6 +271,43 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
     .with_hint(
         "free some space, build fewer nodes at a time (--node), write compressed images (--format zst), or build onto a filesystem with reflinks (btrfs, XFS), where raw images share the base's blocks",
     ))
+}
+
+/// Refuses a node whose packages do not fit its root filesystem as the base has it:
+/// the `.deb`s are written now, so they must fit now. (What they unpack to is installed
+/// on first boot, after Raspberry Pi OS has grown the root to the card.)
+fn check_package_space(all: &[Plan], base: &Path) -> Result<()> {
+    let Some(biggest) = all
+        .iter()
+        .max_by_key(|p| p.packages.iter().map(|d| d.size).sum::<u64>())
+        .filter(|p| !p.packages.is_empty())
+    else {
+        return Ok(());
+    };
+    let free = packages::root_free_bytes(base)?;
+    // Room for the plan's own files, directories and the filesystem's metadata.
+    let margin = 64 << 20;
+    let need: u64 = biggest.packages.iter().map(|d| d.size).sum();
+    if need + margin <= free {
+        return Ok(());
+    }
+    let mut largest: Vec<_> = biggest.packages.iter().collect();
+    largest.sort_by_key(|d| std::cmp::Reverse(d.size));
+    let top: Vec<String> = largest
+        .iter()
+        .take(5)
+        .map(|d| format!("{} ({})", d.name, packages::lock::size(d.size)))
+        .collect();
+    Err(Error::invalid(format!(
+        "{}: role {}'s packages need {} in the root filesystem (plus {} of headroom) and the base's root has {} free; largest: {}",
+        base.display(),
+        biggest.role,
+        packages::lock::size(need),
+        packages::lock::size(margin),
+        packages::lock::size(free),
+        top.join(", ")
+    ))
+    .with_hint("use a base with a larger root partition (grow it with `truncate` and `resize2fs` on a copy), or move some packages to `packages_online:`"))
 }
 
 fn check_release(r: &Report, path: &Path) -> Result<()> {
@@ -357,6 +406,7 @@ fn write_manifest(
             Ok(serde_json::json!({
                 "node": p.node, "role": p.role, "disk_id": b.disk_id.to_string(), "image": image, "files": files,
                 "host_keys": fingerprints,
+                "packages": p.packages,
                 "changes": {
                     "files": p.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
                     "dirs": p.dirs.iter().map(|d| &d.path).collect::<Vec<_>>(),
@@ -408,6 +458,8 @@ struct Node<'a> {
     keys: &'a [hostkeys::HostKey],
     known_hosts: &'a str,
     cluster_key: Option<&'a (String, String)>,
+    /// The package cache the plan's `.deb`s are read from.
+    store: &'a Store,
 }
 
 fn build_node(

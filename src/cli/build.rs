@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{Global, print_json};
+use crate::cli::{Global, PackageArgs, print_json};
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::error::Result;
-use pibake::inventory::Inventory;
 
 /// Build each node's image: a copy of the base with the node's plan applied
 #[derive(Debug, clap::Args)]
@@ -38,10 +37,12 @@ pub struct Args {
     /// Where per-node SSH host keys are kept [default: CLUSTER_DIR/.pibake/state]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub packages: PackageArgs,
 }
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
-    let inv = Inventory::load(&args.cluster)?;
+    let inv = args.packages.load(&args.cluster)?;
     let opts = Options {
         out: args.out.clone(),
         state: args
@@ -56,6 +57,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         sha256: args.sha256,
         allow_example_credentials: args.allow_example_credentials,
         progress: global.progress(),
+        packages: args.packages.settings(global)?,
     };
     stop_on_signals();
     let started = std::time::Instant::now();

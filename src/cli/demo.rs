@@ -43,7 +43,10 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         })
         .collect();
     std::fs::write(&cluster, text).at(&cluster)?;
-    let inv = Inventory::load(&cluster)?;
+    // The synthesized base carries no apt sources or dpkg database to resolve the
+    // example's packages against, so its nodes would install them on first boot.
+    let mut inv = Inventory::load(&cluster)?;
+    inv.packages_online_instead();
     let opts = Options {
         out: args.dir.join("images"),
         state: cluster_dir.join(".pibake").join("state"),
@@ -55,6 +58,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         sha256: false,
         allow_example_credentials: false,
         progress: global.progress(),
+        packages: Default::default(),
     };
     let built = build(&inv, &[], &opts)?;
     let report = inspect(&built[1].image)?;

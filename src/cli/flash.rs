@@ -7,7 +7,6 @@ use crate::cli::{Global, print_json};
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::error::{Error, Result};
 use pibake::flash::{self, Report, device};
-use pibake::inventory::Inventory;
 
 /// Write images to SD cards: data only, then read back and compared
 #[derive(Debug, clap::Args)]
@@ -28,6 +27,8 @@ pub struct Args {
     /// With a cluster file: where node images are [default: CLUSTER_DIR/images]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub packages: crate::cli::PackageArgs,
     /// Show candidate devices and exit
     #[arg(long)]
     pub list: bool,
@@ -209,7 +210,7 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             "flashing from a cluster file needs --node NAME (one per --device)",
         ));
     }
-    let inv = Inventory::load(source)?;
+    let inv = args.packages.load(source)?;
     let out = args.out.clone().unwrap_or_else(|| inv.dir.join("images"));
     let state = inv.dir.join(".pibake").join("state");
     let missing: Vec<String> = args
@@ -230,6 +231,7 @@ fn jobs(source: &Path, args: &Args, global: &Global) -> Result<(Jobs, PathBuf)> 
             sha256: false,
             progress: global.progress(),
             allow_example_credentials: args.allow_example_credentials,
+            packages: args.packages.settings(global)?,
         };
         build(&inv, &missing, &opts)?;
     }

@@ -76,6 +76,57 @@ impl Global {
     }
 }
 
+/// How `build`, `flash` and `plan` obtain role packages.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PackageArgs {
+    /// Use the package cache alone: no repository is contacted, and a package or index
+    /// not in the cache is an error
+    #[arg(long)]
+    pub offline: bool,
+    /// Resolve packages again instead of using pibake.lock: all roles, or
+    /// `--update-packages=NAME,...` for the roles whose set holds one of them
+    #[arg(long, value_name = "NAME,...", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
+    pub update_packages: Option<Vec<String>>,
+    /// Install the profiles' `packages:` from the network on first boot instead of
+    /// baking them in (as `packages_online:` does), for bases without apt sources
+    #[arg(long)]
+    pub online_packages: bool,
+}
+
+impl PackageArgs {
+    /// The settings these flags make; package names are checked here.
+    pub fn settings(&self, global: &Global) -> Result<pibake::packages::Settings> {
+        use pibake::packages::Update;
+        let update = match &self.update_packages {
+            None => Update::Nothing,
+            Some(names) if names.is_empty() => Update::All,
+            Some(names) => Update::Named(
+                names
+                    .iter()
+                    .map(|n| {
+                        pibake_apt::PackageName::new(n)
+                            .map_err(|e| Error::invalid(format!("--update-packages: {e}")))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+        };
+        Ok(pibake::packages::Settings {
+            offline: self.offline,
+            update,
+            progress: global.progress(),
+        })
+    }
+
+    /// Loads the cluster with these flags applied to its profiles.
+    pub fn load(&self, cluster: &std::path::Path) -> Result<pibake::inventory::Inventory> {
+        let mut inv = pibake::inventory::Inventory::load(cluster)?;
+        if self.online_packages {
+            inv.packages_online_instead();
+        }
+        Ok(inv)
+    }
+}
+
 /// In the order of the work: try it, describe a cluster, build, flash; then the tools.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -8,6 +8,8 @@ use pibake::bake::BootFiles;
 use pibake::error::Result;
 use pibake::fs::fat::Fat;
 use pibake::inventory::Inventory;
+use pibake::packages::Resolved;
+use pibake::packages::lock::size as size_text;
 use pibake::plan::{Plan, human, plans};
 use pibake_image::base;
 use pibake_image::partition::Layout;
@@ -22,32 +24,137 @@ pub struct Args {
     /// Only these nodes: names, ranges like `node[001-010]`, or `role:NAME` (repeatable)
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub packages: crate::cli::PackageArgs,
 }
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
-    let inv = Inventory::load(&args.cluster)?;
+    let inv = args.packages.load(&args.cluster)?;
     let base = read_base(&inv, global)?;
-    let stack = base.as_ref().and_then(|(stack, _)| stack.clone());
-    let all = plans(&inv, &args.nodes, stack.as_deref())?;
+    let stack = base.as_ref().and_then(|b| b.stack.clone());
+    let mut all = plans(&inv, &args.nodes, stack.as_deref())?;
+    // Resolving needs the base's apt setup; without it the plan shows the requests.
+    let resolved = match &base {
+        Some(b) => Some(pibake::packages::resolve(
+            &inv,
+            &b.raw,
+            &global.cache_options().dir()?,
+            &args.packages.settings(global)?,
+            false,
+        )?),
+        None => None,
+    };
+    if let Some(r) = &resolved {
+        for p in &mut all {
+            p.attach_packages(r);
+        }
+    }
     if global.json {
-        return print_json(&all);
+        return print_json(&serde_json::json!({
+            "packages": resolved.as_ref().map(packages_json),
+            "nodes": all,
+        }));
     }
     let mut out = String::new();
     for w in &inv.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    out.push_str(&packages_text(&inv, resolved.as_ref()));
     for p in &all {
         out.push_str(&human(p));
-        if let Some((_, boot)) = &base {
-            out.push_str(&boot_diff(p, boot)?);
+        if let Some(b) = &base {
+            out.push_str(&boot_diff(p, &b.boot)?);
         }
     }
     out!("{out}");
     Ok(())
 }
 
+/// What a plan reads of the base image.
+struct BaseFacts {
+    /// The uncompressed base.
+    raw: PathBuf,
+    /// Its network stack.
+    stack: Option<String>,
+    /// Its config.txt and cmdline.txt.
+    boot: BootFiles,
+}
+
+/// Each role's resolved set and what changes against pibake.lock.
+fn packages_json(r: &Resolved) -> serde_json::Value {
+    let roles: serde_json::Map<String, serde_json::Value> = r
+        .lock
+        .roles
+        .iter()
+        .map(|(role, l)| {
+            (
+                role.clone(),
+                serde_json::json!({
+                    "requests": l.requests,
+                    "packages": l.packages,
+                    "download_size": l.packages.iter().map(|p| p.size).sum::<u64>(),
+                    "installed_size": l.packages.iter().map(|p| p.installed_size).sum::<u64>(),
+                    "changes": r.changes.get(role),
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "lock_changed": r.lock_changed, "roles": roles })
+}
+
+/// Each role's packages as a person reads them, and the lock's changes.
+fn packages_text(inv: &Inventory, resolved: Option<&Resolved>) -> String {
+    let mut out = String::new();
+    let Some(r) = resolved else {
+        for (role, p) in inv
+            .profiles
+            .iter()
+            .filter(|(_, p)| !p.def.packages.is_empty())
+        {
+            let _ = writeln!(
+                out,
+                "role {role}: packages {} (resolved against the base image when it is present)",
+                p.def.packages.join(", ")
+            );
+        }
+        return out;
+    };
+    for (role, l) in &r.lock.roles {
+        let size: u64 = l.packages.iter().map(|p| p.size).sum();
+        let installed: u64 = l.packages.iter().map(|p| p.installed_size).sum();
+        let changes = &r.changes[role];
+        let _ = writeln!(
+            out,
+            "role {role}: {} package(s) for {}: {} to download, {} installed; {}",
+            l.packages.len(),
+            l.requests.join(", "),
+            size_text(size),
+            size_text(installed),
+            if changes.is_empty() {
+                "as in pibake.lock".to_string()
+            } else {
+                format!("pibake.lock would change ({} line(s) below)", changes.len())
+            }
+        );
+        for p in &l.packages {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<28} {:<6} {:>9}",
+                p.name.as_str(),
+                p.version.as_str(),
+                p.architecture,
+                size_text(p.size)
+            );
+        }
+        for c in changes {
+            let _ = writeln!(out, "  lock {c}");
+        }
+    }
+    out
+}
+
 /// The base image's network stack and boot files, when the base is there to read.
-fn read_base(inv: &Inventory, global: &Global) -> Result<Option<(Option<String>, BootFiles)>> {
+fn read_base(inv: &Inventory, global: &Global) -> Result<Option<BaseFacts>> {
     let Some(b) = &inv.file.base else {
         return Ok(None);
     };
@@ -62,10 +169,11 @@ fn read_base(inv: &Inventory, global: &Global) -> Result<Option<(Option<String>,
     let boot = BootFiles::read(&Fat::open(
         whole.sub(layout.boot().start, layout.boot().size)?,
     )?)?;
-    Ok(Some((
-        pibake::inspect::stack_name(&report.network.stack).map(str::to_string),
+    Ok(Some(BaseFacts {
+        stack: pibake::inspect::stack_name(&report.network.stack).map(str::to_string),
         boot,
-    )))
+        raw,
+    }))
 }
 
 /// config.txt and cmdline.txt as the node will have them, as a diff against the base.

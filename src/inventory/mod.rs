@@ -84,6 +84,7 @@ impl Inventory {
         }
         let networks = networks(&source, &file)?;
         let credentials = check_admin(&source, &file)?;
+        check_mirrors(&source, &file)?;
 
         let mut profiles = BTreeMap::new();
         for (role, def) in &file.roles {
@@ -554,4 +555,41 @@ fn describe(source: &Source, holder: &str) -> String {
         }
         None => holder.to_string(),
     }
+}
+
+impl Inventory {
+    /// Every profile's `packages:` installed from the network on first boot instead of
+    /// baked in (`--online-packages`): for bases without apt sources, like the demo's.
+    pub fn packages_online_instead(&mut self) {
+        for p in self.profiles.values_mut() {
+            let baked = std::mem::take(&mut p.def.packages);
+            for name in baked {
+                if !p.def.packages_online.contains(&name) {
+                    p.def.packages_online.push(name);
+                }
+            }
+        }
+    }
+}
+
+/// `apt.mirrors`: both sides must be http(s) URLs, since they become request URLs.
+fn check_mirrors(source: &Source, file: &ClusterFile) -> Result<()> {
+    for (from, to) in &file.apt.mirrors {
+        for url in [from, to] {
+            let ok = pibake_apt::sources::Uri::new(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"));
+            if ok.is_none() {
+                return Err(source
+                    .error_at(
+                        &format!("apt.mirrors.{from}"),
+                        &format!("`{url}` is not an http:// or https:// URL"),
+                    )
+                    .with_hint(
+                        "write `\"http://archive/debian\": \"http://mirror:3142/debian\"`",
+                    ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -276,9 +276,14 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
             ));
         }
     }
-    for (i, name) in p.packages.iter().enumerate() {
-        if let Err(e) = name.parse::<pibake_apt::relation::PackageRequest>() {
-            return Err(source.error_at(&format!("packages.{i}"), &e.to_string()));
+    for (key, list) in [
+        ("packages", &p.packages),
+        ("packages_online", &p.packages_online),
+    ] {
+        for (i, name) in list.iter().enumerate() {
+            if let Err(e) = name.parse::<pibake_apt::relation::PackageRequest>() {
+                return Err(source.error_at(&format!("{key}.{i}"), &e.to_string()));
+            }
         }
     }
     if let Some(tz) = &p.timezone {

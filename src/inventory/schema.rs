@@ -32,6 +32,20 @@ pub struct ClusterFile {
     /// from (relative to the cluster file). Nothing else of the build machine is read.
     #[serde(default)]
     pub source_dirs: Vec<String>,
+    /// How role packages are fetched at build time.
+    #[serde(default)]
+    pub apt: AptDef,
+}
+
+/// `apt:` in cluster.yaml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AptDef {
+    /// Repository URL prefix -> the prefix to fetch from instead (a local mirror or an
+    /// apt-cacher-ng), e.g. `"http://deb.debian.org/debian": "http://10.0.0.1:3142/debian"`.
+    /// The images keep their own sources; only pibake's downloads are redirected.
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,9 +192,17 @@ pub struct ProfileFile {
     pub cmdline: CmdlineDef,
     #[serde(default)]
     pub services: ServicesDef,
-    /// Packages installed on first boot, from the network.
+    /// Packages resolved and fetched at build time (`name`, `name=version`, `name:arch`),
+    /// baked into the image with their dependencies and installed on first boot with no
+    /// network.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Packages installed on first boot from the network (`apt-get install`): off unless
+    /// asked for, since the node then needs a reachable mirror when it first boots.
+    #[serde(default)]
+    pub packages_online: Vec<String>,
+    /// Follow Recommends when resolving `packages:` (default: the image's apt setting).
+    pub install_recommends: Option<bool>,
     /// Local .deb files (relative to the cluster directory) copied into the image and
     /// installed on first boot without a network.
     #[serde(default)]

@@ -12,6 +12,7 @@ pub mod render;
 pub mod template;
 mod text;
 
+pub use render::PACKAGES_DIR;
 pub use text::human;
 
 use std::collections::BTreeMap;
@@ -185,7 +186,18 @@ pub struct Plan {
     pub cmdline_remove: Vec<String>,
     pub services: Services,
     pub locale: Locale,
+    /// The role's baked packages (from `pibake.lock`), in install order; attached by the
+    /// build once resolved ([`Plan::attach_packages`]).
+    pub packages: Vec<crate::packages::Locked>,
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Gives the plan its role's resolved packages. A role that asks for `packages:`
+    /// must get a closure: an empty one would silently install nothing.
+    pub fn attach_packages(&mut self, resolved: &crate::packages::Resolved) {
+        self.packages = resolved.for_role(&self.role).to_vec();
+    }
 }
 
 /// Plans for every node (or the named ones), in inventory order.

@@ -54,6 +54,22 @@ echo "pibake firstboot: all steps done"
 "#;
 const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
 const DEB_DIR: &str = "/var/lib/pibake/debs";
+/// Where a role's baked packages wait for first boot, with `order` listing them.
+pub const PACKAGES_DIR: &str = "/var/lib/pibake/packages";
+
+/// First-boot step installing the baked packages: one apt call over local files, so apt
+/// orders the unpacking and configuring (Pre-Depends included) and needs no index and
+/// no network; `--force-confold` keeps configuration files the overlays already put in
+/// place. The files are removed once installed.
+const PACKAGES_STEP: &str = r#"cd /var/lib/pibake/packages
+# Nothing to install when the base already had every requested package.
+[ -s order ] || exit 0
+set --
+while read -r f; do set -- "$@" "./$f"; done < order
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+rm -f -- "$@" order
+"#;
 
 impl Plan {
     fn push_file(&mut self, f: PlannedFile) {
@@ -153,6 +169,7 @@ pub fn plan(
             locale: def.locale.clone(),
             keyboard: def.keyboard.clone(),
         },
+        packages: Vec::new(),
         warnings,
     };
 
@@ -347,7 +364,11 @@ fn firstboot(
     def: &crate::inventory::schema::ProfileFile,
     plan: &mut Plan,
 ) -> Result<()> {
-    if def.packages.is_empty() && def.debs.is_empty() && def.firstboot.is_empty() {
+    if def.packages.is_empty()
+        && def.packages_online.is_empty()
+        && def.debs.is_empty()
+        && def.firstboot.is_empty()
+    {
         return Ok(());
     }
     let mut steps: Vec<(String, String)> = Vec::new();
@@ -382,10 +403,16 @@ fn firstboot(
         ));
     }
     if !def.packages.is_empty() {
+        // The closure itself is written at build time (`bake::apply`), its file names in
+        // install order in `order`; the names are made from parsed package names,
+        // versions and architectures, so they hold no spaces or shell syntax.
+        steps.push(("packages".into(), PACKAGES_STEP.into()));
+    }
+    if !def.packages_online.is_empty() {
         // Each name was checked against Debian's grammar when the profile loaded; the
         // script gets the parsed request, never the text as typed.
         let requests = def
-            .packages
+            .packages_online
             .iter()
             .map(|p| {
                 p.parse::<PackageRequest>()
@@ -394,7 +421,7 @@ fn firstboot(
             .collect::<Result<Vec<_>>>()?;
         let names: Vec<String> = requests.iter().map(|r| r.to_string()).collect();
         steps.push((
-            "packages".into(),
+            "packages-online".into(),
             format!(
                 "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
                 names.join(" ")
@@ -420,11 +447,18 @@ fn firstboot(
         );
     }
     plan.add_file(FIRSTBOOT_RUNNER, 0o755, FIRSTBOOT_RUNNER_TEXT.to_string());
+    // Only packages fetched on first boot need the network; everything else is local,
+    // and a node on an isolated segment must not wait for a network it will never get.
+    let network = if def.packages_online.is_empty() {
+        ""
+    } else {
+        "Wants=network-online.target\nAfter=network-online.target\n"
+    };
     plan.add_file(
         &format!("/etc/systemd/system/{FIRSTBOOT_UNIT}"),
         0o644,
         format!(
-            "[Unit]\nDescription=pibake first-boot work (each step once; a failed step is retried on the next boot)\nWants=network-online.target\nAfter=network-online.target\nConditionPathExists=!{FIRSTBOOT_DONE}\n\n[Service]\nType=oneshot\nExecStart={FIRSTBOOT_RUNNER}\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=pibake first-boot work (each step once; a failed step is retried on the next boot)\n{network}ConditionPathExists=!{FIRSTBOOT_DONE}\n\n[Service]\nType=oneshot\nExecStart={FIRSTBOOT_RUNNER}\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
         ),
     );
     plan.services.enable.push(FIRSTBOOT_UNIT.into());

@@ -39,6 +39,17 @@ pub fn human(p: &Plan) -> String {
             Sudo::NoPasswd => ", sudo without password",
         }
     );
+    if !p.packages.is_empty() {
+        let size: u64 = p.packages.iter().map(|d| d.size).sum();
+        let _ = writeln!(
+            s,
+            "  debs    {} package(s), {} in {} (role {}'s set in pibake.lock), installed on first boot",
+            p.packages.len(),
+            crate::packages::lock::size(size),
+            super::PACKAGES_DIR,
+            p.role
+        );
+    }
     for d in &p.dirs {
         let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);
     }

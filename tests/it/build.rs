@@ -34,6 +34,14 @@ fn cluster(dir: &Path, base: &Path) -> PathBuf {
     path
 }
 
+/// A cluster loaded as these tests build it: the fixtures have no apt sources, so the
+/// profiles' packages are left to first boot (the `packages` tests bake them).
+fn load(path: &Path) -> Inventory {
+    let mut inv = Inventory::load(path).unwrap();
+    inv.packages_online_instead();
+    inv
+}
+
 fn options(dir: &Path) -> Options {
     Options {
         out: dir.join("out"),
@@ -49,6 +57,7 @@ fn options(dir: &Path) -> Options {
         sha256: false,
         progress: false,
         allow_example_credentials: false,
+        packages: Default::default(),
     }
 }
 
@@ -87,7 +96,7 @@ fn every_node_builds_on_every_release_and_reads_back() {
         let f = Fixture::new(release);
         let work = tempfile::tempdir().unwrap();
         let base_sum = sha256(&f.image);
-        let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+        let inv = load(&cluster(work.path(), &f.image));
         let opts = options(work.path());
         let built = build(&inv, &[], &opts).unwrap();
         assert_eq!(built.len(), 3);
@@ -280,7 +289,7 @@ fn a_base_that_is_not_raspberry_pi_os_is_refused_before_any_output() {
     .unwrap();
     fs.commit().unwrap();
     drop(fs);
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let err = build(&inv, &[], &options(work.path()))
         .unwrap_err()
         .to_string();
@@ -297,7 +306,7 @@ fn a_base_that_is_not_raspberry_pi_os_is_refused_before_any_output() {
     // A file that is no disk image at all.
     let junk = work.path().join("junk.img");
     fs::write(&junk, vec![0u8; 1 << 20]).unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &junk)).unwrap();
+    let inv = load(&cluster(work.path(), &junk));
     let err = build(&inv, &[], &options(work.path()))
         .unwrap_err()
         .to_string();
@@ -319,7 +328,7 @@ fn a_plan_that_does_not_fit_leaves_no_image() {
         ),
     );
     fs::write(work.path().join("cluster.yaml"), text).unwrap();
-    let inv = Inventory::load(&work.path().join("cluster.yaml")).unwrap();
+    let inv = load(&work.path().join("cluster.yaml"));
     let err = build(&inv, &["lb".to_string()], &options(work.path()))
         .unwrap_err()
         .to_string();
@@ -339,7 +348,7 @@ fn every_node_of_every_example_builds_on_every_release() {
         let f = Fixture::new(release);
         for example in fs::read_dir("examples").unwrap().map(|e| e.unwrap().path()) {
             let work = tempfile::tempdir().unwrap();
-            let inv = Inventory::load(&example_on(&example, &f.image, work.path())).unwrap();
+            let inv = load(&example_on(&example, &f.image, work.path()));
             let built = build(&inv, &[], &options(work.path()))
                 .unwrap_or_else(|e| panic!("{release:?} {}: {e}", example.display()));
             assert_eq!(built.len(), inv.nodes.len());
@@ -372,7 +381,7 @@ fn every_node_of_every_example_builds_on_every_release() {
 fn the_number_of_jobs_does_not_change_a_byte() {
     let f = Fixture::new(Release::Bookworm);
     let work = tempfile::tempdir().unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let mut outs = Vec::new();
     for jobs in [1, 3] {
         let mut opts = options(work.path());
@@ -388,7 +397,7 @@ fn the_number_of_jobs_does_not_change_a_byte() {
 fn bmaps_and_the_manifest_check_out_with_independent_tools() {
     let f = Fixture::new(Release::Trixie);
     let work = tempfile::tempdir().unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let mut opts = options(work.path());
     opts.bmap = true;
     opts.sha256 = true;
@@ -544,6 +553,7 @@ fn plan_shows_boot_changes_as_diffs_against_the_base() {
         "--cache-dir",
         cache.to_str().unwrap(),
         "plan",
+        "--online-packages",
         cluster.to_str().unwrap(),
         "--node",
         "k3s-server",
@@ -570,7 +580,7 @@ fn plan_shows_boot_changes_as_diffs_against_the_base() {
 fn zst_outputs_reuse_the_base_frames_and_decode_to_the_raw_image() {
     let f = Fixture::new(Release::Bullseye);
     let work = tempfile::tempdir().unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let mut opts = options(work.path());
     opts.formats = vec![OutputFormat::Raw, OutputFormat::Zst];
     let built = build(&inv, &[], &opts).unwrap();
@@ -611,7 +621,7 @@ fn zst_outputs_reuse_the_base_frames_and_decode_to_the_raw_image() {
 fn a_bmap_comes_with_compressed_only_outputs() {
     let f = Fixture::new(Release::Bookworm);
     let work = tempfile::tempdir().unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let mut raw_opts = options(work.path());
     raw_opts.out = work.path().join("raw");
     let raw = build(&inv, &["lb".to_string()], &raw_opts).unwrap();
@@ -673,7 +683,7 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
         .unwrap()
         .replace(&format!("  password_hash: '{}'", hash()), "  locked: true");
     fs::write(&path, &text).unwrap();
-    let inv = Inventory::load(&path).unwrap();
+    let inv = load(&path);
     let built = build(&inv, &["lb".to_string()], &options(work.path())).unwrap();
     let d = |req: &str| debugfs(&built[0].image, f.root_offset, req);
     assert_eq!(
@@ -699,7 +709,7 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
             &format!("  password_hash: '{}'{sudo}", hash()),
         );
         fs::write(&path, t).unwrap();
-        let inv = Inventory::load(&path).unwrap();
+        let inv = load(&path);
         let built = build(&inv, &["lb".to_string()], &options(work.path())).unwrap();
         debugfs(
             &built[0].image,
@@ -711,7 +721,7 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
     assert!(with_password("\n  sudo: nopasswd").contains("admin ALL=(ALL) NOPASSWD: ALL"));
 
     fs::write(&path, text.replace("  name: admin", "  name: daemon")).unwrap();
-    let inv = Inventory::load(&path).unwrap();
+    let inv = load(&path);
     let err = build(&inv, &["lb".to_string()], &options(work.path()))
         .unwrap_err()
         .to_string();
@@ -727,7 +737,7 @@ fn a_key_only_admin_can_sudo_and_logs_in_by_key_only() {
 fn a_second_build_into_a_held_directory_is_refused() {
     let f = Fixture::new(Release::Bookworm);
     let work = tempfile::tempdir().unwrap();
-    let inv = Inventory::load(&cluster(work.path(), &f.image)).unwrap();
+    let inv = load(&cluster(work.path(), &f.image));
     let opts = options(work.path());
     for dir in [&opts.out, &opts.state] {
         fs::create_dir_all(dir).unwrap();

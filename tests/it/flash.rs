@@ -234,8 +234,10 @@ fn flashing_a_node_from_its_cluster_builds_it_first() {
     let cluster = dir.path().join("web-cluster/cluster.yaml");
     let card = dir.path().join("card.img");
     fs::File::create(&card).unwrap();
+    // The demo's base has no apt sources: its packages are left to first boot.
     pibake_ok(&[
         "flash",
+        "--online-packages",
         cluster.to_str().unwrap(),
         "--node",
         "web02",

@@ -77,7 +77,7 @@ impl std::borrow::Borrow<str> for PackageName {
 }
 
 /// Is `s` a plausible Debian architecture name (`arm64`, `armhf`, `all`, `linux-any`)?
-pub(crate) fn valid_arch(s: &str) -> bool {
+pub fn valid_arch(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')

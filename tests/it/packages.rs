@@ -1,0 +1,323 @@
+//! Role packages baked in: resolved from the image's own signed sources, fetched into
+//! the cache, recorded in pibake.lock, written into each node's image with the order
+//! first boot installs them in. Read back with debugfs; every image e2fsck-clean.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::aptrepo::{self, Deb};
+use crate::common::{Fixture, Release, e2fsck_clean, pibake, pibake_ok, test_key, tool};
+use crate::httpd::Httpd;
+
+const STEP: &str = "/usr/local/lib/pibake/firstboot.d/10-packages.sh";
+
+/// A cluster of two `app` nodes whose profile asks for `hello-pibake`.
+fn cluster(dir: &Path, base: &Path, extra: &str) -> PathBuf {
+    fs::create_dir_all(dir.join("profiles")).unwrap();
+    fs::write(
+        dir.join("profiles/app.yaml"),
+        "packages: [hello-pibake]\ninstall_recommends: false\n",
+    )
+    .unwrap();
+    let text = format!(
+        "cluster: pkgs\nbase: {}\nadmin:\n  name: admin\n  locked: true\n  ssh_keys: [\"{}\"]\nroles:\n  app: {{}}\nnodes:\n  - {{ name: \"app[1-2]\", role: app }}\n{extra}",
+        base.display(),
+        test_key()
+    );
+    let path = dir.join("cluster.yaml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn debugfs(image: &Path, offset: u64, request: &str) -> Vec<u8> {
+    tool("debugfs")
+        .args([
+            "-R",
+            request,
+            &format!("{}?offset={offset}", image.display()),
+        ])
+        .output()
+        .unwrap()
+        .stdout
+}
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+struct Setup {
+    f: Fixture,
+    work: tempfile::TempDir,
+    server: Httpd,
+    hello: Deb,
+    lib: Deb,
+    /// The key the image trusts.
+    key: pgp::composed::SignedSecretKey,
+}
+
+impl Setup {
+    /// A base listing the server's repository, which is signed by the key the base
+    /// trusts or by another one.
+    fn new(signer_is_trusted: bool, with_lib: bool) -> Setup {
+        let key = aptrepo::keygen();
+        let signer = if signer_is_trusted {
+            key.clone()
+        } else {
+            aptrepo::keygen()
+        };
+        let hello = Deb::build("hello-pibake", "1.0-1", "Depends: libpibake1 (>= 1.0)\n");
+        let lib = Deb::build("libpibake1", "1.0-1", "");
+        let mut debs = vec![&hello];
+        if with_lib {
+            debs.push(&lib);
+        }
+        let files = aptrepo::files(&debs, &signer);
+        let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
+        let f = Fixture::new(Release::Bookworm);
+        aptrepo::install_apt(
+            &f,
+            &format!("deb {} bookworm main\n", server.url("/debian")),
+            &aptrepo::armored_public(&key),
+        );
+        Setup {
+            f,
+            work: tempfile::tempdir().unwrap(),
+            server,
+            hello,
+            lib,
+            key,
+        }
+    }
+
+    fn path(&self, p: &str) -> String {
+        self.work.path().join(p).display().to_string()
+    }
+
+    fn build(&self, extra: &[&str]) -> std::process::Output {
+        let cluster = cluster(self.work.path(), &self.f.image, "");
+        let (cache, out) = (self.path("cache"), self.path("out"));
+        let mut args = vec![
+            "--cache-dir",
+            &cache,
+            "build",
+            cluster.to_str().unwrap(),
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        pibake(&args)
+    }
+}
+
+fn ok(o: std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "pibake failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn failed(o: std::process::Output) -> String {
+    assert!(!o.status.success(), "pibake should have failed");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn packages_are_resolved_locked_baked_and_kept() {
+    let s = Setup::new(true, true);
+    ok(s.build(&[]));
+
+    // The lock: both packages, the dependency first, with their digests.
+    let lock = fs::read_to_string(s.work.path().join("pibake.lock")).unwrap();
+    let lib_at = lock.find("name: libpibake1").expect("libpibake1 locked");
+    let hello_at = lock
+        .find("name: hello-pibake")
+        .expect("hello-pibake locked");
+    assert!(lib_at < hello_at, "dependency first:\n{lock}");
+    assert!(lock.contains(&format!("{:x}", Sha256::digest(&s.hello.bytes))));
+    assert!(
+        lock.contains(
+            &s.server
+                .url("/debian/pool/main/h/hello-pibake/hello-pibake_1.0-1_arm64.deb")
+        )
+    );
+
+    for node in ["app1", "app2"] {
+        let img = s.work.path().join(format!("out/{node}.img"));
+        e2fsck_clean(&img, s.f.root_offset);
+        let d = |r: &str| debugfs(&img, s.f.root_offset, r);
+        assert_eq!(
+            text(d("cat /var/lib/pibake/packages/order")),
+            "libpibake1_1.0-1_arm64.deb\nhello-pibake_1.0-1_arm64.deb\n"
+        );
+        for deb in [&s.hello, &s.lib] {
+            let name = format!("{}_{}_arm64.deb", deb.name, deb.version);
+            assert_eq!(
+                d(&format!("cat /var/lib/pibake/packages/{name}")),
+                deb.bytes,
+                "{node}: {name} is the fetched file, byte for byte"
+            );
+        }
+        let step = text(d(&format!("cat {STEP}")));
+        assert!(step.contains("apt-get install -y --no-download"), "{step}");
+        assert!(!step.contains("apt-get update"), "{step}");
+        let unit = text(d("cat /etc/systemd/system/pibake-firstboot.service"));
+        assert!(
+            !unit.contains("network-online"),
+            "no network to wait for:\n{unit}"
+        );
+    }
+    // One file per package in the cache, whatever the node count (plus the index).
+    let cached = fs::read_dir(s.work.path().join("cache/apt/sha256"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().len() == 64)
+        .count();
+    assert_eq!(cached, 3);
+    let manifest = fs::read_to_string(s.work.path().join("out/manifest.json")).unwrap();
+    assert!(manifest.contains("\"hello-pibake\""), "{manifest}");
+
+    // The archive moves on; the lock holds, and the rebuilt node is byte-identical.
+    let image_sum =
+        |n: &str| Sha256::digest(fs::read(s.work.path().join(format!("out/{n}.img"))).unwrap());
+    let before = image_sum("app1");
+    let newer = Deb::build("hello-pibake", "1.1-1", "Depends: libpibake1 (>= 1.0)\n");
+    for (p, b) in aptrepo::files(&[&newer, &s.lib], &s.key) {
+        s.server.put(&p, b);
+    }
+    ok(s.build(&["--node", "app1"]));
+    assert_eq!(
+        image_sum("app1"),
+        before,
+        "lock kept: same software, same image"
+    );
+    assert_eq!(
+        fs::read_to_string(s.work.path().join("pibake.lock")).unwrap(),
+        lock
+    );
+
+    // A plan shows what an update would change, without writing the lock.
+    let cluster = s.work.path().join("cluster.yaml");
+    let cache = s.path("cache");
+    let plan = pibake_ok(&[
+        "--cache-dir",
+        &cache,
+        "plan",
+        cluster.to_str().unwrap(),
+        "--update-packages=hello-pibake",
+    ]);
+    assert!(
+        plan.contains("lock ~ hello-pibake:arm64 1.0-1 -> 1.1-1"),
+        "{plan}"
+    );
+    assert_eq!(
+        fs::read_to_string(s.work.path().join("pibake.lock")).unwrap(),
+        lock
+    );
+
+    ok(s.build(&["--update-packages"]));
+    let updated = fs::read_to_string(s.work.path().join("pibake.lock")).unwrap();
+    assert!(updated.contains("version: 1.1-1"), "{updated}");
+    let img = s.work.path().join("out/app2.img");
+    assert_eq!(
+        debugfs(
+            &img,
+            s.f.root_offset,
+            "cat /var/lib/pibake/packages/hello-pibake_1.1-1_arm64.deb"
+        ),
+        newer.bytes
+    );
+    e2fsck_clean(&img, s.f.root_offset);
+}
+
+#[test]
+fn offline_uses_the_cache_alone() {
+    let s = Setup::new(true, true);
+    ok(s.build(&[]));
+    let served = s.server.total_requests();
+    // With the lock and a warm cache: nothing is asked for.
+    ok(s.build(&["--offline"]));
+    // Resolving again offline reads the kept InRelease and index.
+    ok(s.build(&["--offline", "--update-packages"]));
+    assert_eq!(s.server.total_requests(), served, "--offline made requests");
+
+    // A cold cache offline: the error names what is missing and the way out.
+    fs::remove_dir_all(s.work.path().join("cache/apt")).unwrap();
+    let err = failed(s.build(&["--offline"]));
+    assert!(
+        err.contains("hello-pibake 1.0-1 arm64") && err.contains("libpibake1 1.0-1 arm64"),
+        "{err}"
+    );
+    fs::remove_file(s.work.path().join("pibake.lock")).unwrap();
+    let err = failed(s.build(&["--offline"]));
+    assert!(
+        err.contains("--offline") && err.contains("InRelease"),
+        "{err}"
+    );
+    assert_eq!(s.server.total_requests(), served);
+}
+
+#[test]
+fn a_repository_signed_by_an_untrusted_key_is_refused() {
+    let s = Setup::new(false, true);
+    let err = failed(s.build(&[]));
+    assert!(
+        err.contains(&s.server.url("/debian")) && err.contains("unknown keys"),
+        "{err}"
+    );
+    assert!(!s.work.path().join("pibake.lock").exists());
+    assert!(!s.work.path().join("out/app1.img").exists());
+}
+
+#[test]
+fn an_unresolvable_dependency_names_role_chain_and_profile() {
+    let s = Setup::new(true, false);
+    let err = failed(s.build(&[]));
+    assert!(
+        err.contains("profiles/app.yaml")
+            && err.contains("role app")
+            && err.contains("hello-pibake")
+            && err.contains("libpibake1"),
+        "{err}"
+    );
+    assert!(!s.work.path().join("pibake.lock").exists());
+}
+
+#[test]
+fn a_mirror_rewrite_fetches_elsewhere_and_locks_the_image_source() {
+    let key = aptrepo::keygen();
+    let hello = Deb::build("hello-pibake", "1.0-1", "");
+    let files = aptrepo::files(&[&hello], &key);
+    let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
+    let f = Fixture::new(Release::Bookworm);
+    aptrepo::install_apt(
+        &f,
+        "deb http://archive.invalid/debian bookworm main\n",
+        &aptrepo::armored_public(&key),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let mirror = format!(
+        "apt:\n  mirrors:\n    \"http://archive.invalid/debian\": \"{}\"\n",
+        server.url("/debian")
+    );
+    let cluster = cluster(work.path(), &f.image, &mirror);
+    let cache = work.path().join("cache").display().to_string();
+    let out = work.path().join("out").display().to_string();
+    pibake_ok(&[
+        "--cache-dir",
+        &cache,
+        "build",
+        cluster.to_str().unwrap(),
+        "--out",
+        &out,
+    ]);
+    let lock = fs::read_to_string(work.path().join("pibake.lock")).unwrap();
+    assert!(
+        lock.contains("url: http://archive.invalid/debian/pool/main/h/hello-pibake/hello-pibake_1.0-1_arm64.deb"),
+        "{lock}"
+    );
+    assert!(server.requests("/debian/dists/bookworm/InRelease").len() == 1);
+    e2fsck_clean(&work.path().join("out/app1.img"), f.root_offset);
+}
