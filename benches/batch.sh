@@ -53,10 +53,14 @@ if [[ ! -f $base ]]; then
   rm -rf "$work/root" "$work/boot" "$work/demo-cache"
 fi
 
-# The desk example (head + 3 workers) and the BitScope module, on this base.
+# The desk example (head + 3 workers) and the BitScope module, on this base, with an
+# admin key made for the run (builds refuse the examples' placeholder).
+rm -f "$work/key" "$work/key.pub"
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$work/key"
 cluster() { # example dir -> cluster file
   mkdir -p "$work/$1"
-  sed "s|^base:.*|base: $3|" "examples/$2/cluster.yaml" >"$work/$1/cluster.yaml"
+  sed -e "s|^base:.*|base: $3|" -e "s|^    - ssh-ed25519 .*|    - $(cat "$work/key.pub")|" \
+    "examples/$2/cluster.yaml" >"$work/$1/cluster.yaml"
   echo "$work/$1/cluster.yaml"
 }
 desk=$(cluster desk desk "$base")

@@ -93,7 +93,7 @@ fn release(
     let bytes = if fetcher.offline() {
         std::fs::read(&kept).map_err(|_| {
             Error::invalid(format!(
-                "--offline: {url} (from {}:{}) was never fetched into the cache",
+                "--offline: {url} (from the image's {}:{}) was never fetched into the cache",
                 source.file, source.line
             ))
             .with_hint("build once with the network (or an `apt: { mirrors: ... }` mirror) to fill the cache")
@@ -145,7 +145,7 @@ fn kept_path(cache_dir: &Path, url: &str) -> PathBuf {
 /// A repository's data refused: names the repository, the file and the source line.
 fn refused(source: &Source, url: &str, e: &dyn std::fmt::Display) -> Error {
     Error::invalid(format!(
-        "repository {} {} ({}:{}){}: {e}",
+        "repository {} {} (the image's {}:{}){}: {e}",
         source.uri,
         source.suite,
         source.file,

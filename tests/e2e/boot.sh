@@ -41,25 +41,34 @@ say "base: $base"
 cargo build --release --locked --quiet
 pibake="$repo/target/release/pibake"
 
-# The desk example as shipped, but for the base, a key this run holds, and an admin
-# called `ops` (so the image's `pi` is renamed offline and the rename must hold at boot).
+# The desk example as shipped, but for the base, a key this run holds, an admin called
+# `ops` (so the image's `pi` is renamed offline and the rename must hold at boot), and
+# workers that serve a templated page with Apache: apache2 and curl are resolved by
+# pibake against the base's own Debian sources and baked in, and the guests, which have
+# no network beyond their own segment, install them on first boot.
 ssh-keygen -q -t ed25519 -N '' -C e2e -f "$work/admin_key"
-mkdir -p "$work/cluster"
+mkdir -p "$work/cluster/profiles" "$work/cluster/overlays/e2e-web/var/www/html"
 sed -e "s|^base:.*|base: $base|" \
   -e "s|^  name: pi$|  name: ops|" \
   -e "s|^    - ssh-ed25519 .*|    - $(cat "$work/admin_key.pub")|" \
+  -e "s|^roles: { head: {}, worker: {} }$|roles: { head: {}, worker: { profile: e2e-web } }|" \
   examples/desk/cluster.yaml >"$work/cluster/cluster.yaml"
 grep -q "name: ops" "$work/cluster/cluster.yaml" || fail "the example's admin block changed shape"
 grep -q " e2e$" "$work/cluster/cluster.yaml" || fail "the example's key line changed shape"
+grep -q "profile: e2e-web" "$work/cluster/cluster.yaml" || fail "the example's roles line changed shape"
+printf '%s\n' "description: a worker serving a templated page, its software baked in" \
+  "extends: worker" "packages: [apache2, curl]" "overlays: [e2e-web]" >"$work/cluster/profiles/e2e-web.yaml"
+echo '<p>Served by {{node.name}} of {{cluster.name}}</p>' >"$work/cluster/overlays/e2e-web/var/www/html/index.html.hbs"
 cluster="$work/cluster/cluster.yaml"
 out="$work/out"
 
 "$pibake" build "$cluster" --out "$out" --node head --node node1 --quiet >/dev/null
+[ -s "$work/cluster/pibake.lock" ] || fail "the build wrote no pibake.lock"
 
 # Where the boot partition starts, from the partition table (sfdisk is independent of pibake).
 boot_offset() { sfdisk -J "$1" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"]*512)'; }
 manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
-plan_enables() { "$pibake" plan "$cluster" --node "$1" --json | python3 -c 'import json,sys; p=json.load(sys.stdin); p=p[0] if isinstance(p,list) else p; print(" ".join(p["services"]["enable"]))'; }
+plan_enables() { "$pibake" plan "$cluster" --node "$1" --json | python3 -c 'import json,sys; p=json.load(sys.stdin); p=p[0] if isinstance(p,list) else p; print(" ".join(p["nodes"][0]["services"]["enable"]))'; }
 
 ssh_node() {
   ssh -n -F /dev/null -i "$work/admin_key" -p "$port" \
@@ -106,7 +115,23 @@ boot() {
     [ $((SECONDS - start)) -lt 420 ] || fail "no SSH answer from $address after 420 s (last: $err)"
     sleep 3
   done
+  booted_at=$start
   say "$node: SSH answered after $((SECONDS - start)) s, host key matches known_hosts"
+}
+
+# served: the worker installed its baked packages with no network and serves its page.
+served() {
+  local got want
+  got=$(ssh_node curl -fsS http://localhost/) || fail "Apache does not answer on $node"
+  [ "$got" = "<p>Served by $node of bramble</p>" ] || fail "the page is '$got', not the one the overlay templated"
+  say "$node: Apache answered $((SECONDS - booted_at)) s after power-on"
+  for pkg in apache2 curl; do
+    want=$(manifest "$node" "[p['version'] for p in n['packages'] if p['name']=='$pkg'][0]")
+    got=$(ssh_node "dpkg-query -W -f='\${Version}' $pkg") || fail "$pkg is not installed"
+    [ "$got" = "$want" ] || fail "$pkg is $got on the node, the lock says $want"
+  done
+  ssh_node test ! -e /var/lib/pibake/packages/order || fail "the baked .debs were not cleaned up"
+  say "$node: apache2 and curl at the locked versions, installed offline, .debs removed"
 }
 
 halt() {
@@ -158,6 +183,7 @@ halt
 
 boot node1 20023 10.0.0.11
 check node1 10.0.0.11 head 10.0.0.10
+served
 halt
 
 # Rebuild the worker from its kept state: the same image, byte for byte, and the host key

@@ -25,22 +25,28 @@ pub struct Deb {
 impl Deb {
     /// A real `.deb` (arm64) holding one file, `/usr/share/pibake-test/<name>`.
     pub fn build(name: &str, version: &str, extra_control: &str) -> Deb {
+        Deb::build_with(
+            name,
+            version,
+            extra_control,
+            format!("{name} {version}\n").as_bytes(),
+        )
+    }
+
+    /// The same, with `payload` as that file's contents (stored uncompressed).
+    pub fn build_with(name: &str, version: &str, extra_control: &str, payload: &[u8]) -> Deb {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         fs::create_dir_all(root.join("DEBIAN")).unwrap();
         fs::create_dir_all(root.join("usr/share/pibake-test")).unwrap();
-        fs::write(
-            root.join("usr/share/pibake-test").join(name),
-            format!("{name} {version}\n"),
-        )
-        .unwrap();
+        fs::write(root.join("usr/share/pibake-test").join(name), payload).unwrap();
         let control = format!(
             "Package: {name}\nVersion: {version}\nArchitecture: arm64\nMaintainer: Test <test@example.org>\n{extra_control}Description: pibake test package\n"
         );
         fs::write(root.join("DEBIAN/control"), &control).unwrap();
         let out = dir.path().join("p.deb");
         let st = tool("dpkg-deb")
-            .args(["--root-owner-group", "-Zgzip", "--build"])
+            .args(["--root-owner-group", "-Znone", "--build"])
             .arg(&root)
             .arg(&out)
             .output()

@@ -321,3 +321,39 @@ fn a_mirror_rewrite_fetches_elsewhere_and_locks_the_image_source() {
     assert!(server.requests("/debian/dists/bookworm/InRelease").len() == 1);
     e2fsck_clean(&work.path().join("out/app1.img"), f.root_offset);
 }
+
+#[test]
+fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
+    let key = aptrepo::keygen();
+    // 48 MiB that does not compress, in a 96 MiB root.
+    let mut noise = vec![0u8; 48 << 20];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut noise);
+    let big = Deb::build_with("hello-pibake", "1.0-1", "", &noise);
+    let files = aptrepo::files(&[&big], &key);
+    let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
+    let f = Fixture::new(Release::Bookworm);
+    aptrepo::install_apt(
+        &f,
+        &format!("deb {} bookworm main\n", server.url("/debian")),
+        &aptrepo::armored_public(&key),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cluster = cluster(work.path(), &f.image, "");
+    let cache = work.path().join("cache").display().to_string();
+    let out = work.path().join("out").display().to_string();
+    let err = failed(pibake(&[
+        "--cache-dir",
+        &cache,
+        "build",
+        cluster.to_str().unwrap(),
+        "--out",
+        &out,
+    ]));
+    assert!(
+        err.contains("role app's packages need 48.0 MiB")
+            && err.contains("MiB free")
+            && err.contains("hello-pibake (48.0 MiB)"),
+        "{err}"
+    );
+    assert!(!work.path().join("out/app1.img").exists());
+}
