@@ -67,13 +67,18 @@ impl PasswordHash {
         }
     }
 
-    /// The well-known password this hashes, if it is one (sha512-crypt hashes are
-    /// checked; yescrypt ones are not yet).
+    /// The well-known password this hashes, if it is one: each is tried against the
+    /// hash as `login` would check it (sha512-crypt or yescrypt, with the hash's own
+    /// salt and parameters).
     pub fn known_password(&self) -> Option<&'static str> {
-        KNOWN_PASSWORDS
-            .iter()
-            .find(|p| self.0.starts_with("$6$") && sha_crypt::sha512_check(p, &self.0).is_ok())
-            .copied()
+        use yescrypt::{PasswordHashRef, PasswordVerifier, Yescrypt};
+        let matches = |p: &str| match self.0.get(..3) {
+            Some("$6$") => sha_crypt::sha512_check(p, &self.0).is_ok(),
+            Some("$y$") => PasswordHashRef::new(&self.0)
+                .is_ok_and(|h| Yescrypt::default().verify_password(p.as_bytes(), h).is_ok()),
+            _ => false,
+        };
+        KNOWN_PASSWORDS.iter().find(|p| matches(p)).copied()
     }
 
     /// The hash as /etc/shadow holds it.

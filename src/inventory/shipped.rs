@@ -110,8 +110,8 @@ pub const OVERLAYS: &[(&str, &str)] = &[
         include_str!("../../overlays/web-worker/etc/systemd/system/pibake-site-pull.service"),
     ),
     (
-        "overlays/web-worker/etc/systemd/system/pibake-site-pull.timer",
-        include_str!("../../overlays/web-worker/etc/systemd/system/pibake-site-pull.timer"),
+        "overlays/web-worker/etc/systemd/system/pibake-site-pull.timer.hbs",
+        include_str!("../../overlays/web-worker/etc/systemd/system/pibake-site-pull.timer.hbs"),
     ),
     (
         "overlays/web-worker/usr/local/bin/pibake-site-pull.sh.hbs",

@@ -60,13 +60,16 @@ pub const PACKAGES_DIR: &str = "/var/lib/pibake/packages";
 /// First-boot step installing the baked packages: one apt call over local files, so apt
 /// orders the unpacking and configuring (Pre-Depends included) and needs no index and
 /// no network; `--force-confold` keeps configuration files the overlays already put in
-/// place. The files are removed once installed.
+/// place. The files are removed once installed. apt wants absolute paths, and no
+/// `--no-download` (both fail deep in the install with "Pathname to install is not
+/// absolute": apt then looks for local files in its own archive cache); the base keeps
+/// no package lists, so there is nothing apt could download anyway.
 const PACKAGES_STEP: &str = r#"cd /var/lib/pibake/packages
 # Nothing to install when the base already had every requested package.
 [ -s order ] || exit 0
 set --
-while read -r f; do set -- "$@" "./$f"; done < order
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download --no-install-recommends \
+while read -r f; do set -- "$@" "/var/lib/pibake/packages/$f"; done < order
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
 rm -f -- "$@" order
 "#;

@@ -24,7 +24,8 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PIBAKE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pibake-e2e}
-key=$(sha256sum "$0" "$here/../../testdata/raspios/bookworm/config.txt" | sha256sum | cut -c1-16)
+# By content alone, so every checkout (and CI's fresh clone) finds the same entry.
+key=$(cat "$0" "$here/../../testdata/raspios/bookworm/config.txt" | sha256sum | cut -c1-16)
 out="$cache/base-bookworm-arm64-$key.img"
 if [ -s "$out" ]; then
   echo "$out"

@@ -162,7 +162,11 @@ fn packages_are_resolved_locked_baked_and_kept() {
             );
         }
         let step = text(d(&format!("cat {STEP}")));
-        assert!(step.contains("apt-get install -y --no-download"), "{step}");
+        assert!(
+            step.contains("apt-get install -y --no-install-recommends")
+                && step.contains("/var/lib/pibake/packages/$f"),
+            "{step}"
+        );
         assert!(!step.contains("apt-get update"), "{step}");
         let unit = text(d("cat /etc/systemd/system/pibake-firstboot.service"));
         assert!(

@@ -1,0 +1,164 @@
+# Shared by the QEMU end-to-end tests: boot pibake-built images under
+# qemu-system-aarch64, on a virtual cluster network, and check them over SSH.
+#
+# Each test gets a network namespace of its own with a Linux bridge (`br0`): every
+# guest's NIC is a tap device on that bridge, so the guests share one layer-2 segment
+# and the harness reaches them only from inside the namespace (the bridge carries the
+# addresses the test gives it, e.g. the cluster's gateway). No packet leaves the
+# machine. The images are never written: each boot runs on a throw-away qcow2 overlay.
+# The kernel, initramfs and command line come from the image's own boot partition.
+#
+# On a failed check, `fail` names it and prints the tail of that node's serial console.
+#
+# Usage: source it, call `e2e_init`, `netns_up ADDR/PREFIX...`, then `vm_start`,
+# `vm_wait`, `on NODE CMD`, `vm_halt`. Needs root (namespace, bridge, taps),
+# qemu-system-aarch64, qemu-img, mtools, sfdisk, iproute2, ssh.
+
+export PATH="$PATH:/usr/sbin:/sbin"
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+declare -A qemu_pid=() node_addr=() booted_at=()
+vm_count=0
+node=
+ns=
+
+say() { echo "e2e: $*"; }
+
+fail() {
+  echo "e2e: FAILED on ${node:-setup}: $*" >&2
+  if [ -n "$node" ] && [ -s "$work/$node.console" ]; then
+    echo "---- last 60 lines of $node's serial console ----" >&2
+    tail -n 60 "$work/$node.console" >&2
+  fi
+  exit 1
+}
+
+e2e_cleanup() {
+  local n
+  for n in "${!qemu_pid[@]}"; do kill "${qemu_pid[$n]}" 2>/dev/null || true; done
+  [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+
+# e2e_init: a scratch directory, the e2e base, pibake built, an admin key; `$base`,
+# `$pibake`, `$work` set.
+e2e_init() {
+  work=$(mktemp -d /tmp/pibake-e2e.XXXXXX)
+  trap e2e_cleanup EXIT
+  base=$(bash "$repo/tests/e2e/make-base.sh") || fail "could not build the base image"
+  say "base: $base"
+  (cd "$repo" && cargo build --release --locked --quiet)
+  pibake="$repo/target/release/pibake"
+  ssh-keygen -q -t ed25519 -N '' -C e2e -f "$work/admin_key"
+}
+
+# netns_up ADDR/PREFIX...: the namespace and its bridge, holding those addresses.
+netns_up() {
+  ns="pibake-e2e-$$"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link add br0 type bridge
+  ip -n "$ns" link set br0 up
+  local a
+  for a in "$@"; do ip -n "$ns" addr add "$a" dev br0; done
+}
+
+# An example's cluster file for this run: its base, the run's admin key, and the admin
+# called `ops` (so the image's `pi` is renamed offline). Extra sed expressions follow.
+cluster_file() { # EXAMPLE DIR [SED_EXPR...]
+  local example=$1 dir=$2 e
+  shift 2
+  mkdir -p "$dir"
+  local args=(-e "s|^base:.*|base: $base|" -e "s|^  name: pi$|  name: ops|"
+    -e "s|^    - ssh-ed25519 .*|    - $(cat "$work/admin_key.pub")|")
+  for e in "$@"; do args+=(-e "$e"); done
+  sed "${args[@]}" "$repo/examples/$example/cluster.yaml" >"$dir/cluster.yaml"
+  grep -q "name: ops" "$dir/cluster.yaml" || fail "the example's admin block changed shape"
+  grep -q " e2e$" "$dir/cluster.yaml" || fail "the example's key line changed shape"
+  echo "$dir/cluster.yaml"
+}
+
+boot_offset() { sfdisk -J "$1" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"]*512)'; }
+
+# vm_start NODE IMAGE ADDRESS [MAC]: boots the image with one NIC on the bridge (each
+# guest gets a MAC of its own unless one is given; QEMU's default is the same for all).
+vm_start() {
+  vm_count=$((vm_count + 1))
+  local n=$1 img=$2 addr=$3 mac=${4:-$(printf '52:54:00:e2:e0:%02x' "$vm_count")} off append tap="tap-$1"
+  node=$n
+  node_addr[$n]=$addr
+  off=$(boot_offset "$img")
+  for f in kernel8.img initramfs8 cmdline.txt; do
+    mcopy -n -i "$img@@$off" "::/$f" "$work/$n.$f" || fail "no $f on the boot partition"
+  done
+  # The Pi's console is serial0 and tty1; QEMU's virt machine has a PL011 (ttyAMA0) and
+  # virtio-net, which only keeps the name eth0 with net.ifnames=0.
+  append=$(sed -e 's/console=serial0,[0-9]*/console=ttyAMA0,115200/' -e 's/console=tty1//' \
+    -e 's/ quiet//' "$work/$n.cmdline.txt" | tr -s ' ')
+  append="$append net.ifnames=0"
+  qemu-img create -q -f qcow2 -F raw -b "$img" "$work/$n.qcow2"
+  ip -n "$ns" tuntap add dev "$tap" mode tap
+  ip -n "$ns" link set "$tap" master br0 up
+  : >"$work/$n.console"
+  ip netns exec "$ns" qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 768 \
+    -kernel "$work/$n.kernel8.img" -initrd "$work/$n.initramfs8" -append "$append" \
+    -drive "file=$work/$n.qcow2,if=none,id=d0,format=qcow2" -device virtio-blk-pci,drive=d0 \
+    -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
+    -device "virtio-net-pci,netdev=n0,romfile=,mac=$mac" \
+    -display none -monitor none -serial "file:$work/$n.console" &
+  qemu_pid[$n]=$!
+  booted_at[$n]=$SECONDS
+}
+
+# on NODE CMD...: runs CMD on the node over SSH, strict host key checking against the
+# known_hosts pibake wrote.
+on() {
+  local n=$1
+  shift
+  ip netns exec "$ns" ssh -n -F /dev/null -i "$work/admin_key" \
+    -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel=ERROR \
+    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$out/known_hosts" \
+    -o HostKeyAlias="$n" "ops@${node_addr[$n]}" "$@"
+}
+
+# in_ns CMD...: runs CMD on the harness's side of the cluster network.
+in_ns() { ip netns exec "$ns" "$@"; }
+
+# vm_wait NODE [TIMEOUT]: waits for SSH, then for systemd to finish starting up.
+vm_wait() {
+  local n=$1 limit=${2:-600} err got
+  node=$n
+  while :; do
+    kill -0 "${qemu_pid[$n]}" 2>/dev/null || fail "QEMU exited"
+    if err=$(on "$n" true 2>&1); then break; fi
+    case "$err" in
+      *"Host key verification failed"* | *"REMOTE HOST IDENTIFICATION HAS CHANGED"*)
+        fail "the node's SSH host key is not the one pibake recorded: $err" ;;
+      *"Permission denied"*) fail "the admin's key was refused: $err" ;;
+    esac
+    [ $((SECONDS - booted_at[$n])) -lt "$limit" ] || fail "no SSH answer after $limit s (last: $err)"
+    sleep 3
+  done
+  say "$n: SSH answered after $((SECONDS - booted_at[$n])) s, host key matches known_hosts"
+  got=$(on "$n" systemctl is-system-running --wait || true)
+  if [ "$got" != running ]; then
+    local failed units=""
+    failed=$(on "$n" systemctl --failed --no-legend --plain | awk '{ print $1 }' | tr '\n' ' ')
+    for u in $failed; do units="$units -u $u"; done
+    echo "---- journal of the failed units on $n ----" >&2
+    on "$n" sudo -n journalctl -b --no-pager -n 60 "$units" >&2 || true
+    fail "systemctl is-system-running says '$got'; failed units: $failed"
+  fi
+  say "$n: system running after $((SECONDS - booted_at[$n])) s"
+}
+
+vm_halt() {
+  local n=$1
+  on "$n" sudo -n systemctl poweroff >/dev/null 2>&1 || true
+  for _ in $(seq 30); do kill -0 "${qemu_pid[$n]}" 2>/dev/null || break; sleep 1; done
+  kill "${qemu_pid[$n]}" 2>/dev/null || true
+  wait "${qemu_pid[$n]}" 2>/dev/null || true
+  unset "qemu_pid[$n]"
+  ip -n "$ns" link del "tap-$n" 2>/dev/null || true
+  rm -f "$work/$n.qcow2"
+}
