@@ -40,10 +40,14 @@ const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
 /// Memory the build may use, whatever the node count: jobs are capped to stay under it.
 const MEMORY_BUDGET: u64 = 512 << 20;
 
+/// How `build` runs and what it writes; the command line's flags, and what the tests set.
 pub struct Options {
+    /// The output directory: each node's image files, `manifest.json`, `known_hosts`
+    /// and `ssh_config`.
     pub out: PathBuf,
     /// Per-node host keys live here (`<cluster dir>/.pibake/state` by default).
     pub state: PathBuf,
+    /// Where the decoded base and the fetched packages are cached (`--cache-dir`).
     pub cache: CacheOptions,
     /// Timestamp for everything the build writes: `SOURCE_DATE_EPOCH`, else the base
     /// root filesystem's last write time (so rebuilds are byte-identical).
@@ -89,16 +93,23 @@ impl OutputFormat {
 /// One built node.
 #[derive(Debug, serde::Serialize)]
 pub struct Built {
+    /// The node's name.
     pub node: String,
     /// The first of its files (the raw image when one was asked for).
     pub image: PathBuf,
+    /// Every file written for the node: the raw image first when asked for, then the
+    /// compressed ones, the `.bmap` last.
     pub files: Vec<PathBuf>,
     #[serde(skip)]
     sha256: Vec<Option<String>>,
+    /// The image's own disk identifier: an MBR signature derived from cluster and node,
+    /// or the base's GPT GUID; `root=PARTUUID=` and fstab name it.
     #[serde(serialize_with = "as_text")]
     pub disk_id: DiskId,
-    /// The raw image's size and digest (see `image::chunks`), whatever the format.
+    /// The raw image's size in bytes, whatever the format.
     pub size: u64,
+    /// The raw image's digest over per-4 MiB sums (see `image::chunks`), whatever the
+    /// format, as 64 hex digits; `pibake verify --manifest` checks a card against it.
     pub sha256_4m: String,
     /// Bytes of the image the plan wrote (whole 4 KiB pages).
     pub bytes_changed: u64,

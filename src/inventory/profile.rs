@@ -18,11 +18,13 @@ use crate::error::{Error, Result};
 /// A merged profile and where it came from.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    pub name: String,
+    pub(crate) name: String,
     /// The files of the chain, the named profile first.
     pub sources: Vec<Source>,
+    /// The chain merged into one profile (base first, `extends` removed): what the
+    /// role's plans are made from.
     pub def: ProfileFile,
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 const STACKS: &[&str] = &["auto", "networkmanager", "dhcpcd", "networkd", "ifupdown"];
@@ -32,7 +34,7 @@ const MODELS: &[&str] = &[
 ];
 
 impl Profile {
-    pub fn load(cluster_dir: &Path, name: &str) -> Result<Profile> {
+    pub(crate) fn load(cluster_dir: &Path, name: &str) -> Result<Profile> {
         let mut sources = Vec::new();
         let mut values = Vec::new();
         let mut warnings = Vec::new();
