@@ -30,6 +30,7 @@ use outputs::Outputs;
 use pibake_image::base::{self, CacheOptions};
 use pibake_image::chunks::NodeImage;
 use pibake_image::codec::Codec;
+use pibake_image::digest::Sha256;
 use pibake_image::partition::DiskId;
 use pibake_image::region::Region;
 
@@ -101,7 +102,7 @@ pub struct Built {
     /// compressed ones, the `.bmap` last.
     pub files: Vec<PathBuf>,
     #[serde(skip)]
-    sha256: Vec<Option<String>>,
+    sha256: Vec<Option<Sha256>>,
     /// The image's own disk identifier: an MBR signature derived from cluster and node,
     /// or the base's GPT GUID; `root=PARTUUID=` and fstab name it.
     #[serde(serialize_with = "as_text")]
@@ -110,7 +111,7 @@ pub struct Built {
     pub size: u64,
     /// The raw image's digest over per-4 MiB sums (see `image::chunks`), whatever the
     /// format, as 64 hex digits; `pibake verify --manifest` checks a card against it.
-    pub sha256_4m: String,
+    pub sha256_4m: Sha256,
     /// Bytes of the image the plan wrote (whole 4 KiB pages).
     pub bytes_changed: u64,
 }
@@ -381,7 +382,7 @@ fn write_manifest(
     inv: &Inventory,
     plans: &[Plan],
     built: &[Built],
-    (base, base_sha): (&Path, &str),
+    (base, base_sha): (&Path, &Sha256),
     keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
     opts: &Options,
 ) -> Result<()> {
@@ -401,7 +402,7 @@ fn write_manifest(
                     let size = std::fs::metadata(path).at(path)?.len();
                     let mut f = serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size });
                     if let Some(sha) = sha {
-                        f["sha256"] = sha.as_str().into();
+                        f["sha256"] = sha.to_string().into();
                     }
                     Ok(f)
                 })
