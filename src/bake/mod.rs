@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use apply::BootFiles;
 
 use crate::error::{Error, IoContext, Result};
-use crate::inspect::{Report, inspect, stack_name};
+use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
 use crate::packages::{self, cache::Store};
 use crate::plan::{Plan, plans};
@@ -162,8 +162,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
-    let stack = stack_name(&report.network.stack).map(str::to_string);
-    let mut all = plans(inv, nodes, stack.as_deref())?;
+    let mut all = plans(inv, nodes, report.network.active)?;
     let cache_dir = opts.cache.dir()?;
     let resolved = packages::resolve(inv, &base.raw, &cache_dir, &opts.packages, true)?;
     resolved.fetch(inv, &cache_dir, &opts.packages)?;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use credentials::{PasswordHash, SshKey};
-pub use grammar::{Domain, MacAddr, Timezone};
+pub use grammar::{Domain, MacAddr, NetworkStack, Timezone};
 use net::Subnet;
 pub use profile::Profile;
 use schema::{ClusterFile, FileDef};

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::grammar::Timezone;
+use super::grammar::{NetworkStack, Timezone};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
@@ -27,7 +27,6 @@ pub struct Profile {
     pub(crate) warnings: Vec<String>,
 }
 
-const STACKS: &[&str] = &["auto", "networkmanager", "dhcpcd", "networkd", "ifupdown"];
 const MODELS: &[&str] = &[
     "pi0", "pi0w", "pi02", "pi1", "pi2", "pi3", "pi3+", "pi4", "pi400", "pi5", "pi500", "cm3",
     "cm4", "cm5",
@@ -148,12 +147,9 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
 /// Checks one file of a chain, with positions in that file.
 fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
     if let Some(s) = &p.network_stack
-        && !STACKS.contains(&s.as_str())
+        && let Err(why) = NetworkStack::parse_choice(s)
     {
-        return Err(source.error_at(
-            "network_stack",
-            &format!("unknown network stack `{s}`; one of: {}", STACKS.join(", ")),
-        ));
+        return Err(source.error_at("network_stack", &why));
     }
     if let Some(m) = &p.model
         && !MODELS.contains(&m.as_str())

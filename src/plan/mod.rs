@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::inventory::Timezone;
 use crate::inventory::credentials::{PasswordHash, SshKey};
 use crate::inventory::schema::Sudo;
+use crate::inventory::{NetworkStack, Timezone};
 
 use crate::error::Result;
 use crate::inventory::{Inventory, Node};
@@ -230,9 +230,8 @@ pub struct Plan {
     pub hostname: String,
     /// Network name -> the node's IPv4 address on it, as text (`10.0.0.11`).
     pub addresses: BTreeMap<String, String>,
-    /// The stack the interface files are written for (`networkmanager`, `dhcpcd`,
-    /// `networkd`, `ifupdown`).
-    pub network_stack: String,
+    /// The stack the interface files are written for.
+    pub network_stack: NetworkStack,
     /// The admin account.
     pub user: UserPlan,
     /// Directories made, sorted by path.
@@ -271,7 +270,12 @@ impl Plan {
 }
 
 /// Plans for every node (or the named ones), in inventory order.
-pub fn plans(inv: &Inventory, only: &[String], detected_stack: Option<&str>) -> Result<Vec<Plan>> {
+/// `detected_stack`: the base image's own stack, when it was read (a profile's `auto`).
+pub fn plans(
+    inv: &Inventory,
+    only: &[String],
+    detected_stack: Option<NetworkStack>,
+) -> Result<Vec<Plan>> {
     let nodes: Vec<&Node> = if only.is_empty() {
         inv.nodes.iter().collect()
     } else {
