@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pibake::inventory::Inventory;
+use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::plans;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -27,7 +27,7 @@ fn main() {
         parse.push(t.elapsed());
         let t = Instant::now();
         let inv = Inventory::load(path).expect("load");
-        let all = plans(&inv, &[], Some("networkmanager")).expect("plans");
+        let all = plans(&inv, &[], Some(NetworkStack::NetworkManager)).expect("plans");
         nodes = all.len();
         std::hint::black_box(all);
         full.push(t.elapsed());

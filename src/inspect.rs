@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::bootcfg::{Cmdline, ConfigTxt};
 use crate::error::{Error, Result};
 use crate::fs::fat::Fat;
+use crate::inventory::NetworkStack;
 use pibake_ext4::Ext4;
 use pibake_image::partition::{Layout, Partition};
 use pibake_image::region::Region;
@@ -71,8 +72,13 @@ pub struct Boot {
 /// Who configures the network, judged from enabled units.
 #[derive(Debug, Serialize)]
 pub struct Network {
-    /// The active stack: NetworkManager, dhcpcd, systemd-networkd, ifupdown, or none.
+    /// The active stack as a person reads it: NetworkManager, dhcpcd, systemd-networkd,
+    /// ifupdown, several joined by ` + `, or none.
     pub stack: String,
+    /// The stack a plan writes for: the first active one; `None` when no stack's unit
+    /// is enabled.
+    #[serde(skip)]
+    pub active: Option<NetworkStack>,
     /// Other first-boot actors that can rewrite network config (cloud-init, netplan).
     pub also: Vec<String>,
 }
@@ -248,20 +254,10 @@ fn enabled_units(root: &Ext4) -> Result<Vec<String>> {
 /// reference: check symlinks, not packages).
 fn network(root: &Ext4) -> Result<Network> {
     let units = enabled_units(root)?;
-    let on = |u: &str| units.iter().any(|x| x == u);
-    let mut stacks = Vec::new();
-    if on("NetworkManager.service") {
-        stacks.push("NetworkManager");
-    }
-    if on("dhcpcd.service") {
-        stacks.push("dhcpcd");
-    }
-    if on("systemd-networkd.service") {
-        stacks.push("systemd-networkd");
-    }
-    if on("networking.service") {
-        stacks.push("ifupdown");
-    }
+    let stacks: Vec<NetworkStack> = NetworkStack::ALL
+        .into_iter()
+        .filter(|s| units.iter().any(|u| u == unit(*s)))
+        .collect();
     let mut also = Vec::new();
     if root.exists("/etc/cloud/cloud.cfg")? && !root.exists("/etc/cloud/cloud-init.disabled")? {
         also.push("cloud-init".to_string());
@@ -269,24 +265,35 @@ fn network(root: &Ext4) -> Result<Network> {
     if root.exists("/usr/sbin/netplan")? {
         also.push("netplan".to_string());
     }
+    let labels: Vec<&str> = stacks.iter().map(|s| label(*s)).collect();
     Ok(Network {
-        stack: if stacks.is_empty() {
+        stack: if labels.is_empty() {
             "none".into()
         } else {
-            stacks.join(" + ")
+            labels.join(" + ")
         },
+        active: stacks.first().copied(),
         also,
     })
 }
 
-/// The plan's name for an inspected stack (`NetworkManager` -> `networkmanager`).
-pub fn stack_name(stack: &str) -> Option<&'static str> {
-    match stack.split(" + ").next()? {
-        "NetworkManager" => Some("networkmanager"),
-        "dhcpcd" => Some("dhcpcd"),
-        "systemd-networkd" => Some("networkd"),
-        "ifupdown" => Some("ifupdown"),
-        _ => None,
+/// The unit whose enablement says a stack is active.
+fn unit(stack: NetworkStack) -> &'static str {
+    match stack {
+        NetworkStack::NetworkManager => "NetworkManager.service",
+        NetworkStack::Dhcpcd => "dhcpcd.service",
+        NetworkStack::Networkd => "systemd-networkd.service",
+        NetworkStack::Ifupdown => "networking.service",
+    }
+}
+
+/// A stack as `inspect` shows it: the software's own name.
+fn label(stack: NetworkStack) -> &'static str {
+    match stack {
+        NetworkStack::NetworkManager => "NetworkManager",
+        NetworkStack::Dhcpcd => "dhcpcd",
+        NetworkStack::Networkd => "systemd-networkd",
+        NetworkStack::Ifupdown => "ifupdown",
     }
 }
 

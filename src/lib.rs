@@ -5,6 +5,8 @@
 //! partition tables, base decoding), [`fs`] (FAT boot partition, ext4 root), and
 //! [`bootcfg`] (config.txt and cmdline.txt models).
 
+#![warn(missing_docs)]
+
 pub mod bake;
 pub mod bootcfg;
 pub mod demo;

@@ -361,12 +361,16 @@ fn apply_boot(region: Region, plan: &Plan, partuuids: Option<(String, String)>) 
 
 /// The boot partition's files a plan edits, and the overlays it may name.
 pub struct BootFiles {
+    /// `/config.txt` of the boot partition, as text (invalid UTF-8 replaced).
     pub config: String,
+    /// `/cmdline.txt` of the boot partition, as text.
     pub cmdline: String,
-    pub overlays: Vec<String>,
+    pub(crate) overlays: Vec<String>,
 }
 
 impl BootFiles {
+    /// Reads config.txt, cmdline.txt and the names in `/overlays` (without `.dtbo`;
+    /// none when the directory is missing) from a boot partition.
     pub fn read(fat: &Fat) -> Result<BootFiles> {
         let overlays = fat
             .read_dir("/overlays")

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use apply::BootFiles;
 
 use crate::error::{Error, IoContext, Result};
-use crate::inspect::{Report, inspect, stack_name};
+use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
 use crate::packages::{self, cache::Store};
 use crate::plan::{Plan, plans};
@@ -30,6 +30,7 @@ use outputs::Outputs;
 use pibake_image::base::{self, CacheOptions};
 use pibake_image::chunks::NodeImage;
 use pibake_image::codec::Codec;
+use pibake_image::digest::Sha256;
 use pibake_image::partition::DiskId;
 use pibake_image::region::Region;
 
@@ -40,10 +41,14 @@ const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
 /// Memory the build may use, whatever the node count: jobs are capped to stay under it.
 const MEMORY_BUDGET: u64 = 512 << 20;
 
+/// How `build` runs and what it writes; the command line's flags, and what the tests set.
 pub struct Options {
+    /// The output directory: each node's image files, `manifest.json`, `known_hosts`
+    /// and `ssh_config`.
     pub out: PathBuf,
     /// Per-node host keys live here (`<cluster dir>/.pibake/state` by default).
     pub state: PathBuf,
+    /// Where the decoded base and the fetched packages are cached (`--cache-dir`).
     pub cache: CacheOptions,
     /// Timestamp for everything the build writes: `SOURCE_DATE_EPOCH`, else the base
     /// root filesystem's last write time (so rebuilds are byte-identical).
@@ -89,17 +94,24 @@ impl OutputFormat {
 /// One built node.
 #[derive(Debug, serde::Serialize)]
 pub struct Built {
+    /// The node's name.
     pub node: String,
     /// The first of its files (the raw image when one was asked for).
     pub image: PathBuf,
+    /// Every file written for the node: the raw image first when asked for, then the
+    /// compressed ones, the `.bmap` last.
     pub files: Vec<PathBuf>,
     #[serde(skip)]
-    sha256: Vec<Option<String>>,
+    sha256: Vec<Option<Sha256>>,
+    /// The image's own disk identifier: an MBR signature derived from cluster and node,
+    /// or the base's GPT GUID; `root=PARTUUID=` and fstab name it.
     #[serde(serialize_with = "as_text")]
     pub disk_id: DiskId,
-    /// The raw image's size and digest (see `image::chunks`), whatever the format.
+    /// The raw image's size in bytes, whatever the format.
     pub size: u64,
-    pub sha256_4m: String,
+    /// The raw image's digest over per-4 MiB sums (see `image::chunks`), whatever the
+    /// format, as 64 hex digits; `pibake verify --manifest` checks a card against it.
+    pub sha256_4m: Sha256,
     /// Bytes of the image the plan wrote (whole 4 KiB pages).
     pub bytes_changed: u64,
 }
@@ -150,8 +162,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
-    let stack = stack_name(&report.network.stack).map(str::to_string);
-    let mut all = plans(inv, nodes, stack.as_deref())?;
+    let mut all = plans(inv, nodes, report.network.active)?;
     let cache_dir = opts.cache.dir()?;
     let resolved = packages::resolve(inv, &base.raw, &cache_dir, &opts.packages, true)?;
     resolved.fetch(inv, &cache_dir, &opts.packages)?;
@@ -370,7 +381,7 @@ fn write_manifest(
     inv: &Inventory,
     plans: &[Plan],
     built: &[Built],
-    (base, base_sha): (&Path, &str),
+    (base, base_sha): (&Path, &Sha256),
     keys: &BTreeMap<String, Vec<hostkeys::HostKey>>,
     opts: &Options,
 ) -> Result<()> {
@@ -390,7 +401,7 @@ fn write_manifest(
                     let size = std::fs::metadata(path).at(path)?.len();
                     let mut f = serde_json::json!({ "file": path.file_name().map(|n| n.to_string_lossy().into_owned()), "size": size });
                     if let Some(sha) = sha {
-                        f["sha256"] = sha.as_str().into();
+                        f["sha256"] = sha.to_string().into();
                     }
                     Ok(f)
                 })

@@ -9,6 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use pibake_image::bmap;
 use pibake_image::chunks::{BaseIndex, NodeImage, digest};
 use pibake_image::codec::Codec;
+use pibake_image::digest::Sha256;
 use pibake_image::frames::BaseFrames;
 use pibake_image::sparse::can_reflink;
 
@@ -26,8 +27,8 @@ pub struct Outputs {
 pub struct Written {
     pub files: Vec<PathBuf>,
     /// sha256 of each file, when asked for.
-    pub sha256: Vec<Option<String>>,
-    pub digest: String,
+    pub sha256: Vec<Option<Sha256>>,
+    pub digest: Sha256,
     pub size: u64,
     pub bytes_written: u64,
 }
@@ -37,7 +38,7 @@ impl Outputs {
     /// cached under `key`, made on `jobs` threads the first time).
     pub fn prepare(
         base: &Path,
-        key: &str,
+        key: &Sha256,
         cache_dir: &Path,
         opts: &super::Options,
         jobs: usize,
@@ -134,7 +135,7 @@ impl Outputs {
         })
     }
 
-    fn write_parts(&self, image: &NodeImage, parts: &[PathBuf]) -> Result<(String, u64)> {
+    fn write_parts(&self, image: &NodeImage, parts: &[PathBuf]) -> Result<(Sha256, u64)> {
         let codecs: Vec<Codec> = self.frames.iter().map(|f| f.codec).collect();
         let changed = image.changed(&codecs)?;
         let sums = image.all_sums(&changed);

@@ -7,6 +7,7 @@ use crate::cli::{Global, print_json};
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::error::{Error, Result};
 use pibake::flash::{self, Report, device};
+use pibake_image::digest::Sha256;
 
 /// Write images to SD cards: data only, then read back and compared
 #[derive(Debug, clap::Args)]
@@ -336,6 +337,13 @@ fn verify_manifest(target: &Path, manifest: &Path, node: &str) -> Result<u64> {
         ))
         .with_hint("rebuild the node with this pibake version"));
     };
+    let want: Sha256 = want.parse().map_err(|e| {
+        Error::invalid(format!(
+            "{}: node `{node}`'s sha256_4m `{want}` is malformed: {e}",
+            manifest.display()
+        ))
+        .with_hint("rebuild the node, or restore manifest.json from the build")
+    })?;
     match pibake_image::chunks::digest_file(target, size)? {
         Some(got) if got == want => Ok(size),
         Some(got) => Err(Error::corrupt(format!(

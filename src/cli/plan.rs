@@ -7,7 +7,7 @@ use crate::cli::{Global, print_json};
 use pibake::bake::BootFiles;
 use pibake::error::Result;
 use pibake::fs::fat::Fat;
-use pibake::inventory::Inventory;
+use pibake::inventory::{Inventory, NetworkStack};
 use pibake::packages::Resolved;
 use pibake::packages::lock::size as size_text;
 use pibake::plan::{Plan, human, plans};
@@ -31,8 +31,8 @@ pub struct Args {
 pub fn run(args: &Args, global: &Global) -> Result<()> {
     let inv = args.packages.load(&args.cluster)?;
     let base = read_base(&inv, global)?;
-    let stack = base.as_ref().and_then(|b| b.stack.clone());
-    let mut all = plans(&inv, &args.nodes, stack.as_deref())?;
+    let stack = base.as_ref().and_then(|b| b.stack);
+    let mut all = plans(&inv, &args.nodes, stack)?;
     // Resolving needs the base's apt setup; without it the plan shows the requests.
     let resolved = match &base {
         Some(b) => Some(pibake::packages::resolve(
@@ -74,8 +74,8 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
 struct BaseFacts {
     /// The uncompressed base.
     raw: PathBuf,
-    /// Its network stack.
-    stack: Option<String>,
+    /// Its network stack; `None` when none is active.
+    stack: Option<NetworkStack>,
     /// Its config.txt and cmdline.txt.
     boot: BootFiles,
 }
@@ -170,7 +170,7 @@ fn read_base(inv: &Inventory, global: &Global) -> Result<Option<BaseFacts>> {
         whole.sub(layout.boot().start, layout.boot().size)?,
     )?)?;
     Ok(Some(BaseFacts {
-        stack: pibake::inspect::stack_name(&report.network.stack).map(str::to_string),
+        stack: report.network.active,
         boot,
         raw,
     }))

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::Global;
 use pibake::error::Result;
-use pibake::inventory::Inventory;
+use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::plans;
 
 /// Check cluster.yaml, its profiles and templates, and render every node's plan
@@ -16,7 +16,7 @@ pub struct Args {
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
     let inv = Inventory::load(&args.cluster)?;
-    let all = plans(&inv, &[], Some("networkmanager"))?;
+    let all = plans(&inv, &[], Some(NetworkStack::NetworkManager))?;
     let mut roles: std::collections::BTreeMap<&str, usize> = Default::default();
     for n in &inv.nodes {
         *roles.entry(n.role.as_str()).or_default() += 1;

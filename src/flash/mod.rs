@@ -18,8 +18,9 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::Instant;
 
+use pibake_image::digest::Sha256;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::error::{Error, IoContext, Result};
 pub use device::Target;
@@ -40,8 +41,8 @@ pub struct Report {
     pub image_bytes: u64,
     /// Bytes of image data written (the rest is zeros the target makes itself).
     pub written: u64,
-    /// SHA-256 of the whole image (holes hashed as zeros), in hex.
-    pub image_sha256: String,
+    /// SHA-256 of the whole image (holes hashed as zeros).
+    pub image_sha256: Sha256,
     /// Whether the data was read back and compared.
     pub verified: bool,
     /// Wall-clock time the flash took, verification included.
@@ -95,7 +96,7 @@ pub fn flash(
     let data: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     bar.set_length(data);
 
-    let mut hasher = Sha256::new();
+    let mut hasher = sha2::Sha256::new();
     let zeros = vec![0u8; CHUNK];
     let mut buf = vec![0u8; CHUNK];
     let mut at = 0u64;
@@ -130,13 +131,13 @@ pub fn flash(
         target: target.clone(),
         image_bytes: len,
         written: data,
-        image_sha256: pibake_image::chunks::hex(hasher.finalize()),
+        image_sha256: Sha256::from_hasher(hasher),
         verified: verify,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-fn hash_zeros(h: &mut Sha256, zeros: &[u8], mut n: u64) {
+fn hash_zeros(h: &mut sha2::Sha256, zeros: &[u8], mut n: u64) {
     while n > 0 {
         let k = (n as usize).min(zeros.len());
         h.update(&zeros[..k]);

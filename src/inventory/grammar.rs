@@ -129,9 +129,89 @@ impl fmt::Display for Timezone {
     }
 }
 
+/// The software that configures a node's interfaces, and so decides which files the
+/// plan writes for them. Shown and written under the names profiles use
+/// (`networkmanager`, `dhcpcd`, `networkd`, `ifupdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkStack {
+    /// NetworkManager (bookworm, trixie): one keyfile per interface.
+    NetworkManager,
+    /// dhcpcd (bullseye): a block pibake owns inside `/etc/dhcpcd.conf`.
+    Dhcpcd,
+    /// systemd-networkd: one `.network` file per interface.
+    Networkd,
+    /// ifupdown (`networking.service`): one file per interface in
+    /// `/etc/network/interfaces.d`.
+    Ifupdown,
+}
+
+impl NetworkStack {
+    /// Every stack, in the order `inspect` looks for their units.
+    pub const ALL: [NetworkStack; 4] = [
+        NetworkStack::NetworkManager,
+        NetworkStack::Dhcpcd,
+        NetworkStack::Networkd,
+        NetworkStack::Ifupdown,
+    ];
+
+    /// The name profiles, plans and manifests use.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkStack::NetworkManager => "networkmanager",
+            NetworkStack::Dhcpcd => "dhcpcd",
+            NetworkStack::Networkd => "networkd",
+            NetworkStack::Ifupdown => "ifupdown",
+        }
+    }
+
+    /// A profile's `network_stack:`: a stack's name, or `auto`, which is `None`: the
+    /// stack the base image really uses, read from it when the plan is made.
+    pub fn parse_choice(s: &str) -> Result<Option<NetworkStack>, String> {
+        if s == "auto" {
+            return Ok(None);
+        }
+        NetworkStack::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = NetworkStack::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown network stack `{s}`; one of: auto, {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for NetworkStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for NetworkStack {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_stacks() {
+        for k in NetworkStack::ALL {
+            assert_eq!(NetworkStack::parse_choice(&k.to_string()), Ok(Some(k)));
+        }
+        assert_eq!(NetworkStack::parse_choice("auto"), Ok(None));
+        assert_eq!(
+            NetworkStack::parse_choice("netplan").unwrap_err(),
+            "unknown network stack `netplan`; one of: auto, networkmanager, dhcpcd, networkd, ifupdown"
+        );
+        assert!(NetworkStack::parse_choice("NetworkManager").is_err());
+    }
 
     #[test]
     fn macs() {

@@ -8,7 +8,7 @@
 pub mod credentials;
 pub mod grammar;
 pub mod names;
-pub mod net;
+mod net;
 pub mod profile;
 pub mod schema;
 pub mod shipped;
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use credentials::{PasswordHash, SshKey};
-pub use grammar::{Domain, MacAddr, Timezone};
+pub use grammar::{Domain, MacAddr, NetworkStack, Timezone};
 use net::Subnet;
 pub use profile::Profile;
 use schema::{ClusterFile, FileDef};
@@ -28,7 +28,7 @@ pub use source::Source;
 
 /// A named subnet of the cluster.
 #[derive(Debug, Clone)]
-pub struct Network {
+pub(crate) struct Network {
     pub name: String,
     pub subnet: Subnet,
     pub gateway: Option<Ipv4Addr>,
@@ -41,16 +41,21 @@ pub struct Network {
 /// One node, with everything the inventory decides about it.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// Its hostname (a range's member already expanded: `node007`).
     pub name: String,
+    /// Its role, a key of `roles:`; the role's profile decides what the image gets.
     pub role: String,
     /// Position among the nodes of its role, from 1.
     pub index: usize,
+    /// Built like the others but kept in reserve (`spare: true`).
     pub spare: bool,
     /// Network name -> address (for the networks its profile puts it on).
     pub addresses: BTreeMap<String, Ipv4Addr>,
     /// Interface -> MAC address, for DHCP reservations.
     pub mac: BTreeMap<String, MacAddr>,
+    /// The node's own `files:` entries, written after its profile's.
     pub files: Vec<FileDef>,
+    /// The node's own `vars:`, overriding the profile's and the cluster's in templates.
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Key path of the `nodes:` entry it came from, for error positions.
     pub origin: String,
@@ -59,15 +64,21 @@ pub struct Node {
 /// A loaded, checked cluster.
 #[derive(Debug, Clone)]
 pub struct Inventory {
+    /// The directory of the cluster file: `base:`, `profiles/`, `overlays/` and
+    /// `files: source:` are relative to it.
     pub dir: PathBuf,
-    pub source: Source,
+    pub(crate) source: Source,
+    /// `cluster.yaml` as written (checked, nothing expanded).
     pub file: ClusterFile,
-    pub networks: BTreeMap<String, Network>,
+    pub(crate) networks: BTreeMap<String, Network>,
     /// Role name -> its merged profile.
     pub profiles: BTreeMap<String, Profile>,
+    /// Every node, ranges expanded, in the file's order, each with its addresses.
     pub nodes: Vec<Node>,
     /// The admin's password hash and SSH keys, parsed from `admin:`.
     pub credentials: Credentials,
+    /// Things accepted but worth a look (an all-numeric hostname, a profile's per-model
+    /// notes), each a sentence; `validate` and `plan` print them.
     pub warnings: Vec<String>,
 }
 
@@ -135,7 +146,7 @@ impl Inventory {
         })
     }
 
-    pub fn node(&self, name: &str) -> Result<&Node> {
+    pub(crate) fn node(&self, name: &str) -> Result<&Node> {
         self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
             let e = Error::invalid(format!("{}: no node `{name}`", self.source.path.display()));
@@ -276,8 +287,8 @@ fn networks(source: &Source, file: &ClusterFile) -> Result<BTreeMap<String, Netw
 /// The admin's credentials, parsed.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    pub password_hash: Option<PasswordHash>,
-    pub ssh_keys: Vec<SshKey>,
+    pub(crate) password_hash: Option<PasswordHash>,
+    pub(crate) ssh_keys: Vec<SshKey>,
 }
 
 impl Credentials {

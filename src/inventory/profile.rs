@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::grammar::Timezone;
+use super::grammar::{NetworkStack, Timezone};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
@@ -18,21 +18,22 @@ use crate::error::{Error, Result};
 /// A merged profile and where it came from.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    pub name: String,
+    pub(crate) name: String,
     /// The files of the chain, the named profile first.
     pub sources: Vec<Source>,
+    /// The chain merged into one profile (base first, `extends` removed): what the
+    /// role's plans are made from.
     pub def: ProfileFile,
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
-const STACKS: &[&str] = &["auto", "networkmanager", "dhcpcd", "networkd", "ifupdown"];
 const MODELS: &[&str] = &[
     "pi0", "pi0w", "pi02", "pi1", "pi2", "pi3", "pi3+", "pi4", "pi400", "pi5", "pi500", "cm3",
     "cm4", "cm5",
 ];
 
 impl Profile {
-    pub fn load(cluster_dir: &Path, name: &str) -> Result<Profile> {
+    pub(crate) fn load(cluster_dir: &Path, name: &str) -> Result<Profile> {
         let mut sources = Vec::new();
         let mut values = Vec::new();
         let mut warnings = Vec::new();
@@ -146,12 +147,9 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
 /// Checks one file of a chain, with positions in that file.
 fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
     if let Some(s) = &p.network_stack
-        && !STACKS.contains(&s.as_str())
+        && let Err(why) = NetworkStack::parse_choice(s)
     {
-        return Err(source.error_at(
-            "network_stack",
-            &format!("unknown network stack `{s}`; one of: {}", STACKS.join(", ")),
-        ));
+        return Err(source.error_at("network_stack", &why));
     }
     if let Some(m) = &p.model
         && !MODELS.contains(&m.as_str())

@@ -18,12 +18,14 @@ pub struct ClusterFile {
     /// Subnets the nodes have addresses on, by name.
     #[serde(default)]
     pub networks: BTreeMap<String, NetworkDef>,
+    /// `admin:`: the one login account every node gets.
     pub admin: AdminDef,
     /// How the nodes' sshd lets people in.
     #[serde(default)]
     pub ssh: SshDef,
     /// Role name -> profile; a role without a profile uses the profile of its own name.
     pub roles: BTreeMap<String, RoleDef>,
+    /// `nodes:`: the machines, in the order addresses are handed out and images built.
     pub nodes: Vec<NodeDef>,
     /// Free-form values for templates (`{{vars.site_title}}`).
     #[serde(default)]
@@ -48,12 +50,16 @@ pub struct AptDef {
     pub mirrors: BTreeMap<String, String>,
 }
 
+/// One entry of `networks:` in cluster.yaml (`lan: { subnet: 10.0.0.0/24, ... }`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkDef {
-    /// `10.0.0.0/24`
+    /// `subnet:`, the network address and prefix (`10.0.0.0/24`, /8 to /30).
     pub subnet: String,
+    /// `gateway:`, the default router: an IPv4 address in the subnet, or the name of the
+    /// node that routes (`head`). None: nodes on this network get no default route.
     pub gateway: Option<String>,
+    /// `dns:`, name servers: IPv4 addresses or node names, in order of preference.
     #[serde(default)]
     pub dns: Vec<String>,
     /// DNS search domain; node names get it as their FQDN.
@@ -63,15 +69,20 @@ pub struct NetworkDef {
     pub first: Option<String>,
 }
 
+/// `admin:` in cluster.yaml: the login account of every node.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminDef {
+    /// `name:`, the login name (lowercase letters, digits, `-`, `_`; at most 32); the
+    /// image's first user is renamed to it.
     pub name: String,
     /// A crypt(3) hash: yescrypt (`$y$`) or sha512-crypt (`$6$`).
     pub password_hash: Option<String>,
     /// No password login at all (SSH keys only).
     #[serde(default)]
     pub locked: bool,
+    /// `ssh_keys:`, OpenSSH public keys, one line each (`ssh-ed25519 AAAA... me@laptop`),
+    /// for the admin's `authorized_keys`.
     #[serde(default)]
     pub ssh_keys: Vec<String>,
     /// `true` (the default): in the sudo group, asking for the password as the image
@@ -125,9 +136,12 @@ impl<'de> Deserialize<'de> for Sudo {
     }
 }
 
+/// One entry of `roles:` in cluster.yaml (`worker: {}` or `worker: { profile: web }`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDef {
+    /// `profile:`, the profile's name (`profiles/<name>.yaml` or a shipped one). None:
+    /// the profile named like the role.
     pub profile: Option<String>,
 }
 
@@ -135,7 +149,9 @@ pub struct RoleDef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDef {
+    /// `name:`, the hostname, or a range of them (`node[001-144]` keeps the zero padding).
     pub name: String,
+    /// `role:`, a key of `roles:`; it decides the node's profile.
     pub role: String,
     /// Network name -> address; for a range, the address of the first node (the rest
     /// follow in order).
@@ -147,8 +163,12 @@ pub struct NodeDef {
     /// Built like the others but kept in reserve.
     #[serde(default)]
     pub spare: bool,
+    /// `files:`, extra files for this node (every node of a range), written after the
+    /// profile's.
     #[serde(default)]
     pub files: Vec<FileDef>,
+    /// `vars:`, template values for this node; they override the profile's and the
+    /// cluster's of the same name.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }
@@ -157,15 +177,20 @@ pub struct NodeDef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDef {
+    /// `path:`, absolute in the image, naming a file (`/etc/motd`); no `..`.
     pub path: String,
     /// Inline content (a template when `template: true`).
     pub content: Option<String>,
     /// A file relative to the cluster directory, instead of `content`.
     pub source: Option<String>,
+    /// `mode:`, octal permission bits (`"0640"`). None: 0644, or 0600 when `source`
+    /// is readable by its owner only. A mode no one else may read makes it a secret.
     #[serde(default, deserialize_with = "octal")]
     pub mode: Option<u16>,
     /// `UID:GID`, numeric.
     pub owner: Option<String>,
+    /// `template: true` renders the content as a Handlebars template first (the same
+    /// context as overlay `.hbs` files).
     #[serde(default)]
     pub template: bool,
 }
@@ -176,20 +201,26 @@ pub struct FileDef {
 pub struct ProfileFile {
     /// Another profile this one builds on: its settings apply first.
     pub extends: Option<String>,
+    /// `description:`, free text for people reading the profile; pibake does not use it.
     pub description: Option<String>,
     /// The board the role runs on (`pi0`, `pi3`, `pi4`, `pi5`, ...), for per-model checks.
     pub model: Option<String>,
     /// `auto` (read from the image's enabled units), `networkmanager`, `dhcpcd`,
     /// `networkd` or `ifupdown`.
     pub network_stack: Option<String>,
+    /// `interfaces:`, interface name (`eth0`, `wlan0`, `usb0`) -> how it gets its
+    /// address.
     #[serde(default)]
     pub interfaces: BTreeMap<String, InterfaceDef>,
     /// GPU memory in MiB.
     pub gpu_mem: Option<u32>,
+    /// `config:`, edits to the boot partition's config.txt.
     #[serde(default)]
     pub config: ConfigDef,
+    /// `cmdline:`, edits to the boot partition's cmdline.txt.
     #[serde(default)]
     pub cmdline: CmdlineDef,
+    /// `services:`, systemd units written, enabled, disabled or masked.
     #[serde(default)]
     pub services: ServicesDef,
     /// Packages resolved and fetched at build time (`name`, `name=version`, `name:arch`),
@@ -213,18 +244,29 @@ pub struct ProfileFile {
     /// Overlay trees (`overlays/<name>/`) copied into the root; templates end in `.hbs`.
     #[serde(default)]
     pub overlays: Vec<String>,
+    /// `files:`, files written into the root after the overlays (a node's own `files:`
+    /// come after these).
     #[serde(default)]
     pub files: Vec<FileDef>,
     /// Path in the image -> link target (relative targets resolve inside the image).
     #[serde(default)]
     pub symlinks: BTreeMap<String, String>,
+    /// `timezone:`, a tz name the image's tzdata has (`Europe/London`). None: the
+    /// image's own.
     pub timezone: Option<String>,
+    /// `locale:`, the `LANG` for `/etc/default/locale` (`en_GB.UTF-8`). None: the
+    /// image's own.
     pub locale: Option<String>,
+    /// `keyboard:`, the XKB layout for `/etc/default/keyboard` (`gb`, `us`). None: the
+    /// image's own.
     pub keyboard: Option<String>,
+    /// `vars:`, template values for this role's nodes; they override the cluster's.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
+/// One entry of a profile's `interfaces:` (`eth0: { network: lan }`, `wlan0: { dhcp:
+/// true, ssid: ..., psk: ..., country: GB }`).
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceDef {
@@ -235,6 +277,8 @@ pub struct InterfaceDef {
     pub dhcp: bool,
     /// Wi-Fi network name (wlan0).
     pub ssid: Option<String>,
+    /// `psk:`, the Wi-Fi passphrase; the files it lands in are written 0600 and never
+    /// printed. None with an `ssid`: an open network.
     pub psk: Option<String>,
     /// Wi-Fi regulatory country (`GB`, `US`, ...).
     pub country: Option<String>,
@@ -253,8 +297,11 @@ pub struct ConfigDef {
     /// `name=value`
     #[serde(default)]
     pub dtparams: Vec<String>,
+    /// `set:`, setting -> value (`arm_boost: "1"`), each replacing the setting's earlier
+    /// value in its section.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// `lines:`, lines added as written, for what the other keys cannot say.
     #[serde(default)]
     pub lines: Vec<String>,
     /// Section name (`pi0`, `pi4`, `cm4`, ...) -> edits inside it.
@@ -262,11 +309,15 @@ pub struct ConfigDef {
     pub sections: BTreeMap<String, ConfigDef>,
 }
 
+/// `cmdline:` in a profile: edits to cmdline.txt, the kernel's one-line command line.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CmdlineDef {
+    /// `add:`, `key=value` parameters (replacing the key's value) or bare flags
+    /// (`quiet`), added once.
     #[serde(default)]
     pub add: Vec<String>,
+    /// `remove:`, parameter names removed (every `key` and `key=value` of that name).
     #[serde(default)]
     pub remove: Vec<String>,
     /// Allows removing what the image needs to boot (`root=`, `rootfstype=`, `init=`).
@@ -274,16 +325,21 @@ pub struct CmdlineDef {
     pub allow_unbootable: bool,
 }
 
+/// `services:` in a profile: systemd units, switched offline as `systemctl` would.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesDef {
     /// Unit name -> unit file text (written to /etc/systemd/system).
     #[serde(default)]
     pub units: BTreeMap<String, String>,
+    /// `enable:`, unit names (`ssh.service`) enabled; one the image lacks is enabled on
+    /// first boot, after the packages that bring it.
     #[serde(default)]
     pub enable: Vec<String>,
+    /// `disable:`, unit names whose enablement links are removed.
     #[serde(default)]
     pub disable: Vec<String>,
+    /// `mask:`, unit names linked to /dev/null, so nothing can start them.
     #[serde(default)]
     pub mask: Vec<String>,
 }

@@ -18,26 +18,26 @@ use crate::error::{Error, IoContext, Result};
 /// A position in a file, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
-    pub line: usize,
-    pub col: usize,
+    pub(crate) line: usize,
+    pub(crate) col: usize,
 }
 
 /// A YAML file: its path, its text and where each value starts.
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub path: PathBuf,
-    pub text: String,
+    pub(crate) path: PathBuf,
+    pub(crate) text: String,
     /// Key path (`nodes.3.address`) -> position of the value.
     positions: HashMap<String, Pos>,
 }
 
 impl Source {
-    pub fn read(path: &Path) -> Result<Source> {
+    pub(crate) fn read(path: &Path) -> Result<Source> {
         let text = std::fs::read_to_string(path).at(path)?;
         Source::from_text(path, text)
     }
 
-    pub fn from_text(path: &Path, text: String) -> Result<Source> {
+    pub(crate) fn from_text(path: &Path, text: String) -> Result<Source> {
         let mut rec = Recorder::default();
         Parser::new_from_str(&text)
             .load(&mut rec, false)

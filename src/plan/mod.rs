@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::inventory::Timezone;
 use crate::inventory::credentials::{PasswordHash, SshKey};
 use crate::inventory::schema::Sudo;
+use crate::inventory::{NetworkStack, Timezone};
 
 use crate::error::Result;
 use crate::inventory::{Inventory, Node};
@@ -43,15 +43,21 @@ pub enum Origin {
 /// A file in the root filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
+    /// Absolute path in the image's root filesystem (`/etc/hostname`).
     pub path: String,
+    /// Permission bits (`0o644`), without the file type.
     pub mode: u16,
+    /// Numeric owner in the image (the image's own `/etc/passwd` decides who that is).
     pub uid: u32,
+    /// Numeric group in the image.
     pub gid: u32,
     /// Private keys, Wi-Fi passphrases: written 0600, never printed.
     pub secret: bool,
+    /// Which part of the inventory made it.
     pub origin: Origin,
     /// Where it came from in the cluster directory (overlay or template path).
     pub from: Option<String>,
+    /// The bytes written, in full (templates already rendered).
     pub content: Vec<u8>,
 }
 
@@ -77,17 +83,25 @@ impl Serialize for PlannedFile {
     }
 }
 
+/// A directory made in the root filesystem (with its parents), from an overlay tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedDir {
+    /// Absolute path in the image.
     pub path: String,
+    /// Permission bits (`0o755`).
     pub mode: u16,
+    /// Numeric owner in the image.
     pub uid: u32,
+    /// Numeric group in the image.
     pub gid: u32,
 }
 
+/// A symbolic link in the root filesystem, from an overlay tree or `symlinks:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedLink {
+    /// Absolute path of the link itself in the image.
     pub path: String,
+    /// What it points to, stored as written; a relative target resolves inside the image.
     pub target: String,
 }
 
@@ -95,7 +109,10 @@ pub struct PlannedLink {
 /// replaced on every build between its markers, never appended twice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedBlock {
+    /// Absolute path of the file in the image that holds the block (`/etc/dhcpcd.conf`).
     pub path: String,
+    /// The lines between the markers, each ending in a newline; the markers are added
+    /// when the block is written.
     pub content: String,
 }
 
@@ -103,21 +120,35 @@ pub struct PlannedBlock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "edit", rename_all = "lowercase")]
 pub enum ConfigEdit {
+    /// `key=value`, replacing the key's earlier value in the section (`set:`, `gpu_mem:`).
     Set {
+        /// The `[section]` filter the edit goes under.
         section: String,
+        /// The setting's name (`gpu_mem`, `arm_boost`).
         key: String,
+        /// Its value, as config.txt has it.
         value: String,
     },
+    /// A `dtoverlay=` line (`overlays:`), the overlay checked against the boot
+    /// partition's `overlays/` directory.
     Overlay {
+        /// The `[section]` filter the edit goes under.
         section: String,
+        /// `name` or `name,param=value,...`.
         overlay: String,
     },
+    /// A `dtparam=` line (`dtparams:`).
     Dtparam {
+        /// The `[section]` filter the edit goes under.
         section: String,
+        /// `name=value`; a bare `name` means `name=on`.
         param: String,
     },
+    /// A line added as written (`lines:`), for what the other edits cannot say.
     Line {
+        /// The `[section]` filter the edit goes under.
         section: String,
+        /// The whole line, without its newline.
         line: String,
     },
 }
@@ -142,53 +173,91 @@ impl std::fmt::Display for ConfigEdit {
 /// The admin account as the plan carries it; the hash is a secret and is not printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserPlan {
+    /// Login name (`admin.name`): the image's first user (UID 1000) is renamed to it.
     pub name: String,
+    /// The crypt(3) hash for `/etc/shadow`; `None` locks the password (`locked: true`).
     #[serde(skip)]
     pub password_hash: Option<PasswordHash>,
+    /// What `pibake plan` says of the password instead of the hash: `locked` or
+    /// `hash set`.
     pub password: &'static str,
+    /// Public keys written to the user's `~/.ssh/authorized_keys`.
     pub ssh_keys: Vec<SshKey>,
+    /// Whether the user gets sudo, and whether it asks for the password.
     pub sudo: Sudo,
     /// The cluster key pair for SSH between nodes goes into `~/.ssh` (at build).
     pub node_ssh: bool,
 }
 
+/// systemd units switched offline, as `systemctl` would (unit names with their suffix,
+/// `ssh.service`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Services {
+    /// Enabled at build time; a unit the image lacks is enabled on first boot, once
+    /// the packages that bring it are installed.
     pub enable: Vec<String>,
+    /// Disabled: their `[Install]` links removed.
     pub disable: Vec<String>,
+    /// Masked: linked to `/dev/null`, so nothing can start them.
     pub mask: Vec<String>,
 }
 
+/// Timezone, locale and keyboard, written where raspi-config leaves them; `None` keeps
+/// the image's own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Locale {
+    /// `/etc/timezone` and the `/etc/localtime` link (`Europe/London`).
     pub timezone: Option<Timezone>,
+    /// `LANG=` in `/etc/default/locale` (`en_GB.UTF-8`).
     pub locale: Option<String>,
+    /// `XKBLAYOUT=` in `/etc/default/keyboard` (`gb`).
     pub keyboard: Option<String>,
 }
 
 /// Everything one node's image gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The node's name in the inventory (a range already expanded: `worker007`).
     pub node: String,
+    /// The role the node has in `nodes:`.
     pub role: String,
+    /// The profile the role uses (the role's own name unless `roles:` says otherwise).
     pub profile: String,
+    /// Built like the others but kept in reserve (`spare: true`).
     pub spare: bool,
+    /// Written to `/etc/hostname`: the node's name; with a network `domain:` it is the
+    /// first label of the node's FQDN in `/etc/hosts`.
     pub hostname: String,
+    /// Network name -> the node's IPv4 address on it, as text (`10.0.0.11`).
     pub addresses: BTreeMap<String, String>,
-    pub network_stack: String,
+    /// The stack the interface files are written for.
+    pub network_stack: NetworkStack,
+    /// The admin account.
     pub user: UserPlan,
+    /// Directories made, sorted by path.
     pub dirs: Vec<PlannedDir>,
+    /// Files written, sorted by path; a later source of the same path replaces an
+    /// earlier one (generated, overlays, then `files:`).
     pub files: Vec<PlannedFile>,
+    /// Symbolic links made, sorted by path.
     pub symlinks: Vec<PlannedLink>,
+    /// Blocks pibake owns inside files the image already has.
     pub blocks: Vec<PlannedBlock>,
+    /// config.txt edits, in order.
     pub config_txt: Vec<ConfigEdit>,
+    /// cmdline.txt parameters set (`key=value` replaces the key's value) or flags added.
     pub cmdline_add: Vec<String>,
+    /// cmdline.txt keys removed: every parameter of that name, flag or `key=value`.
     pub cmdline_remove: Vec<String>,
+    /// systemd units enabled, disabled and masked.
     pub services: Services,
+    /// Timezone, locale and keyboard.
     pub locale: Locale,
     /// The role's baked packages (from `pibake.lock`), in install order; attached by the
     /// build once resolved ([`Plan::attach_packages`]).
     pub packages: Vec<crate::packages::Locked>,
+    /// Things worth a look that do not stop the build (an assumed network stack);
+    /// `pibake plan` prints them.
     pub warnings: Vec<String>,
 }
 
@@ -201,7 +270,12 @@ impl Plan {
 }
 
 /// Plans for every node (or the named ones), in inventory order.
-pub fn plans(inv: &Inventory, only: &[String], detected_stack: Option<&str>) -> Result<Vec<Plan>> {
+/// `detected_stack`: the base image's own stack, when it was read (a profile's `auto`).
+pub fn plans(
+    inv: &Inventory,
+    only: &[String],
+    detected_stack: Option<NetworkStack>,
+) -> Result<Vec<Plan>> {
     let nodes: Vec<&Node> = if only.is_empty() {
         inv.nodes.iter().collect()
     } else {

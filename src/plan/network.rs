@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Plan, PlannedBlock};
 use crate::inventory::schema::InterfaceDef;
-use crate::inventory::{Inventory, Node};
+use crate::inventory::{Inventory, NetworkStack, Node};
 
 /// One interface, resolved against the node's addresses.
 struct Iface<'a> {
@@ -64,7 +64,7 @@ fn resolve<'a>(inv: &Inventory, node: &Node, name: &'a str, def: &'a InterfaceDe
 }
 
 /// Adds the network configuration of `node` to its plan.
-pub fn configure(inv: &Inventory, node: &Node, stack: &str, plan: &mut Plan) {
+pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut Plan) {
     let profile = &inv.profiles[&node.role];
     let ifaces: Vec<Iface> = profile
         .def
@@ -84,19 +84,19 @@ pub fn configure(inv: &Inventory, node: &Node, stack: &str, plan: &mut Plan) {
                 .push(format!("cfg80211.ieee80211_regdom={c}"));
         }
         match stack {
-            "networkmanager" => {
+            NetworkStack::NetworkManager => {
                 let path = format!(
                     "/etc/NetworkManager/system-connections/pibake-{}.nmconnection",
                     i.name
                 );
                 plan.add_secret_file(&path, 0o600, nm_keyfile(inv, node, i));
             }
-            "dhcpcd" => dhcpcd.push_str(&dhcpcd_block(i)),
-            "networkd" => {
+            NetworkStack::Dhcpcd => dhcpcd.push_str(&dhcpcd_block(i)),
+            NetworkStack::Networkd => {
                 let path = format!("/etc/systemd/network/10-pibake-{}.network", i.name);
                 plan.add_file(&path, 0o644, networkd(i));
             }
-            _ => {
+            NetworkStack::Ifupdown => {
                 let path = format!("/etc/network/interfaces.d/pibake-{}", i.name);
                 plan.add_file(&path, 0o644, ifupdown(i));
             }
@@ -108,10 +108,10 @@ pub fn configure(inv: &Inventory, node: &Node, stack: &str, plan: &mut Plan) {
             content: dhcpcd,
         });
     }
-    if stack == "networkd" && !ifaces.is_empty() {
+    if stack == NetworkStack::Networkd && !ifaces.is_empty() {
         plan.services.enable.push("systemd-networkd.service".into());
     }
-    if matches!(stack, "dhcpcd" | "ifupdown")
+    if matches!(stack, NetworkStack::Dhcpcd | NetworkStack::Ifupdown)
         && let Some(w) = ifaces.iter().find(|i| i.def.ssid.is_some())
     {
         plan.add_secret_file(

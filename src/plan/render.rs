@@ -13,7 +13,7 @@ use pibake_apt::relation::PackageRequest;
 
 use crate::error::{Error, IoContext, Result};
 use crate::inventory::schema::{ConfigDef, FileDef};
-use crate::inventory::{Inventory, Node, Timezone};
+use crate::inventory::{Inventory, NetworkStack, Node, Timezone};
 
 /// Where first-boot work lives in the image.
 /// Runs the first-boot steps in order and keeps their markers and log.
@@ -114,20 +114,24 @@ pub fn plan(
     inv: &Inventory,
     node: &Node,
     templates: &Templates,
-    detected_stack: Option<&str>,
+    detected_stack: Option<NetworkStack>,
 ) -> Result<Plan> {
     let profile = &inv.profiles[&node.role];
     let def = &profile.def;
     let mut warnings = Vec::new();
-    let stack = match def.network_stack.as_deref() {
-        Some(s) if s != "auto" => s.to_string(),
-        _ => match detected_stack {
-            Some(s) => s.to_string(),
-            None => {
-                warnings.push("network stack not read from a base image; assuming NetworkManager (set `network_stack:` to choose)".to_string());
-                "networkmanager".to_string()
-            }
-        },
+    let chosen = def
+        .network_stack
+        .as_deref()
+        .map(NetworkStack::parse_choice)
+        .transpose()
+        .map_err(Error::unplaced)?
+        .flatten();
+    let stack = match chosen.or(detected_stack) {
+        Some(s) => s,
+        None => {
+            warnings.push("network stack not read from a base image; assuming NetworkManager (set `network_stack:` to choose)".to_string());
+            NetworkStack::NetworkManager
+        }
     };
     let admin = &inv.file.admin;
     let mut plan = Plan {
@@ -141,7 +145,7 @@ pub fn plan(
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
-        network_stack: stack.clone(),
+        network_stack: stack,
         user: UserPlan {
             name: admin.name.clone(),
             password_hash: inv.credentials.password_hash.clone(),
@@ -190,7 +194,7 @@ pub fn plan(
             "# Written by pibake: SSH keys only (`ssh: { password_login: true }` allows passwords).\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n".into(),
         );
     }
-    network::configure(inv, node, &stack, &mut plan);
+    network::configure(inv, node, stack, &mut plan);
 
     if let Some(g) = def.gpu_mem {
         plan.config_txt.push(ConfigEdit::Set {

@@ -508,6 +508,25 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
         !wrong.status.success()
             && String::from_utf8_lossy(&wrong.stderr).contains("are not node web01's image")
     );
+    // A digest in the manifest that is not a sha256 is refused, naming the manifest.
+    let broken = work.path().join("broken-manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["nodes"][0]["image"]["sha256_4m"] = "not-a-digest".into();
+    fs::write(&broken, m.to_string()).unwrap();
+    let bad = pibake(&[
+        "verify",
+        lb,
+        "--manifest",
+        broken.to_str().unwrap(),
+        "--node",
+        "lb",
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("broken-manifest.json") && err.contains("malformed"),
+        "{err}"
+    );
 
     // pibake verify --bmap catches a changed byte in a mapped range.
     let copy = work.path().join("lb.bmaptool.img");

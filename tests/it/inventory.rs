@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pibake::inventory::Inventory;
+use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::{Plan, plans};
 
 fn examples() -> Vec<PathBuf> {
@@ -32,7 +32,7 @@ fn every_example_validates_and_every_node_renders() {
     assert!(all.len() >= 6, "{all:?}");
     for e in all {
         let inv = Inventory::load(&e).unwrap_or_else(|err| panic!("{}: {err}", e.display()));
-        let ps = plans(&inv, &[], Some("networkmanager"))
+        let ps = plans(&inv, &[], Some(NetworkStack::NetworkManager))
             .unwrap_or_else(|err| panic!("{}: {err}", e.display()));
         assert_eq!(ps.len(), inv.nodes.len());
         for p in &ps {
@@ -85,7 +85,7 @@ fn the_bitscope_module_has_151_nodes_with_distinct_addresses() {
 #[test]
 fn templates_see_the_whole_cluster() {
     let inv = Inventory::load(Path::new("examples/web-cluster/cluster.yaml")).unwrap();
-    let ps = plans(&inv, &["lb".into()], Some("networkmanager")).unwrap();
+    let ps = plans(&inv, &["lb".into()], Some(NetworkStack::NetworkManager)).unwrap();
     let conf = file(&ps[0], "/etc/apache2/sites-available/pibake-balancer.conf");
     for n in inv.nodes.iter().filter(|n| n.role == "worker") {
         assert!(
@@ -112,7 +112,7 @@ fn templates_see_the_whole_cluster() {
     let ps = plans(
         &inv,
         &["head".into(), "worker1".into()],
-        Some("networkmanager"),
+        Some(NetworkStack::NetworkManager),
     )
     .unwrap();
     let dnsmasq = file(&ps[0], "/etc/dnsmasq.d/pibake-cluster.conf");
@@ -143,7 +143,7 @@ fn templates_see_the_whole_cluster() {
 fn each_network_stack_gets_its_own_files() {
     let inv = Inventory::load(Path::new("examples/desk/cluster.yaml")).unwrap();
     let node = ["node1".to_string()];
-    let nm = &plans(&inv, &node, Some("networkmanager")).unwrap()[0];
+    let nm = &plans(&inv, &node, Some(NetworkStack::NetworkManager)).unwrap()[0];
     assert_eq!(
         nm.files
             .iter()
@@ -152,14 +152,14 @@ fn each_network_stack_gets_its_own_files() {
             .mode,
         0o600
     );
-    let dhcpcd = &plans(&inv, &node, Some("dhcpcd")).unwrap()[0];
+    let dhcpcd = &plans(&inv, &node, Some(NetworkStack::Dhcpcd)).unwrap()[0];
     assert_eq!(dhcpcd.blocks[0].path, "/etc/dhcpcd.conf");
     assert!(
         dhcpcd.blocks[0]
             .content
             .contains("static ip_address=10.0.0.11/24\nstatic routers=10.0.0.1\n")
     );
-    let networkd = &plans(&inv, &node, Some("networkd")).unwrap()[0];
+    let networkd = &plans(&inv, &node, Some(NetworkStack::Networkd)).unwrap()[0];
     assert!(
         file(networkd, "/etc/systemd/network/10-pibake-eth0.network")
             .contains("Address=10.0.0.11/24")
@@ -170,7 +170,7 @@ fn each_network_stack_gets_its_own_files() {
             .enable
             .contains(&"systemd-networkd.service".to_string())
     );
-    let ifupdown = &plans(&inv, &node, Some("ifupdown")).unwrap()[0];
+    let ifupdown = &plans(&inv, &node, Some(NetworkStack::Ifupdown)).unwrap()[0];
     assert!(
         file(ifupdown, "/etc/network/interfaces.d/pibake-eth0").contains("iface eth0 inet static")
     );
@@ -191,7 +191,7 @@ fn plans_match_their_snapshots() {
             .to_string();
         let inv = Inventory::load(&e).unwrap();
         let first: Vec<String> = inv.nodes.iter().take(3).map(|n| n.name.clone()).collect();
-        let text: String = plans(&inv, &first, Some("networkmanager"))
+        let text: String = plans(&inv, &first, Some(NetworkStack::NetworkManager))
             .unwrap()
             .iter()
             .map(|p| {
@@ -254,8 +254,8 @@ fn admin() -> String {
 fn error_of(text: &str, extra: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = cluster(dir.path(), text, extra);
-    let result =
-        Inventory::load(&path).and_then(|inv| plans(&inv, &[], Some("networkmanager")).map(|_| ()));
+    let result = Inventory::load(&path)
+        .and_then(|inv| plans(&inv, &[], Some(NetworkStack::NetworkManager)).map(|_| ()));
     let err = result.expect_err("bad input accepted").to_string();
     err.replace(&format!("{}/", dir.path().display()), "")
 }
@@ -770,7 +770,7 @@ fn first_boot_steps_run_once_each_and_a_failed_one_is_retried() {
     let text = good("  - { name: w1, role: worker }", NETS, &admin());
     let path = cluster(dir.path(), &text, &[("profiles/worker.yaml", profile)]);
     let inv = Inventory::load(&path).unwrap();
-    let plan = &plans(&inv, &[], Some("networkmanager")).unwrap()[0];
+    let plan = &plans(&inv, &[], Some(NetworkStack::NetworkManager)).unwrap()[0];
     let root = dir.path().join("root");
     for f in plan
         .files
@@ -855,13 +855,13 @@ fn private_sources_stay_private_and_source_dirs_allow_a_directory() {
     let text = good(nodes, NETS, &admin());
     let path = cluster(&cdir, &text, &[]);
     let err = Inventory::load(&path)
-        .and_then(|inv| plans(&inv, &[], Some("networkmanager")).map(|_| ()))
+        .and_then(|inv| plans(&inv, &[], Some(NetworkStack::NetworkManager)).map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("is outside the cluster's directory"), "{err}");
     fs::write(&path, format!("{text}source_dirs: [../keys]\n")).unwrap();
     let inv = Inventory::load(&path).unwrap();
-    let p = &plans(&inv, &[], Some("networkmanager")).unwrap()[0];
+    let p = &plans(&inv, &[], Some(NetworkStack::NetworkManager)).unwrap()[0];
     let f = p.files.iter().find(|f| f.path == "/etc/token").unwrap();
     assert_eq!((f.mode, f.secret), (0o600, true));
     let shown = pibake::plan::human(p);

@@ -17,9 +17,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::sparse::{CopyError, SparseWriter};
+use crate::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
 
 /// The container a base image comes in, told by magic bytes, not by file name.
@@ -105,7 +106,7 @@ pub struct Base {
     pub reused: bool,
     /// sha256 of `source`, known once a compressed base was keyed by it.
     #[serde(skip)]
-    source_sha256: Option<String>,
+    source_sha256: Option<Sha256>,
     /// Where the sha256 of a raw base is remembered between runs.
     #[serde(skip)]
     cache_dir: Option<PathBuf>,
@@ -114,9 +115,9 @@ pub struct Base {
 impl Base {
     /// sha256 of what the user gave: the cache key of a compressed base (no second read),
     /// or computed now for a raw one.
-    pub fn source_sha256(&self) -> Result<String> {
+    pub fn source_sha256(&self) -> Result<Sha256> {
         match (&self.source_sha256, &self.cache_dir) {
-            (Some(s), _) => Ok(s.clone()),
+            (Some(s), _) => Ok(*s),
             (None, Some(dir)) => remembered_sha256(&self.source, dir),
             (None, None) => sha256_file(&self.source, false),
         }
@@ -157,7 +158,7 @@ pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
 /// The sha256 of a raw image, read in full only the first time: it is remembered under
 /// the file's identity (device, inode, size, modification time), which any write to the
 /// file changes.
-fn remembered_sha256(path: &Path, dir: &Path) -> Result<String> {
+fn remembered_sha256(path: &Path, dir: &Path) -> Result<Sha256> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(path).at(path)?;
     let memo = dir.join("raw-sha256").join(format!(
@@ -168,9 +169,9 @@ fn remembered_sha256(path: &Path, dir: &Path) -> Result<String> {
         m.mtime(),
         m.mtime_nsec()
     ));
-    if let Ok(s) = fs::read_to_string(&memo)
-        && s.len() == 64
-        && s.bytes().all(|b| b.is_ascii_hexdigit())
+    if let Some(s) = fs::read_to_string(&memo)
+        .ok()
+        .and_then(|s| s.parse::<Sha256>().ok())
     {
         return Ok(s);
     }
@@ -178,18 +179,18 @@ fn remembered_sha256(path: &Path, dir: &Path) -> Result<String> {
     let parent = memo.parent().expect("a file in a directory");
     fs::create_dir_all(parent).at(parent)?;
     let part = memo.with_extension("part");
-    fs::write(&part, &sum).at(&part)?;
+    fs::write(&part, sum.to_string()).at(&part)?;
     fs::rename(&part, &memo).at(&memo)?;
     Ok(sum)
 }
 
-/// Hex sha256 of a file, read in large chunks.
-pub fn sha256_file(path: &Path, progress: bool) -> Result<String> {
+/// sha256 of a file, read in large chunks.
+pub fn sha256_file(path: &Path, progress: bool) -> Result<Sha256> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     let bar = bar(progress, len, "hashing");
     let mut reader = bar.wrap_read(file);
-    let mut hasher = Sha256::new();
+    let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = reader.read(&mut buf).at(path)?;
@@ -199,7 +200,7 @@ pub fn sha256_file(path: &Path, progress: bool) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     bar.finish_and_clear();
-    Ok(super::chunks::hex(hasher.finalize()))
+    Ok(Sha256::from_hasher(hasher))
 }
 
 fn bar(progress: bool, len: u64, what: &'static str) -> indicatif::ProgressBar {

@@ -6,17 +6,17 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use super::chunks::hex;
+use crate::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
 
 /// Block size of the bmaps pibake writes, in bytes.
 pub const BLOCK: u64 = 4096;
 
 /// sha256 of bytes `r` of `file`.
-fn range_sha256(file: &File, path: &Path, r: &Range<u64>) -> Result<String> {
-    let mut h = Sha256::new();
+fn range_sha256(file: &File, path: &Path, r: &Range<u64>) -> Result<Sha256> {
+    let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 4 << 20];
     let mut off = r.start;
     while off < r.end {
@@ -25,12 +25,12 @@ fn range_sha256(file: &File, path: &Path, r: &Range<u64>) -> Result<String> {
         h.update(&buf[..n]);
         off += n as u64;
     }
-    Ok(hex(h.finalize()))
+    Ok(Sha256::from_hasher(h))
 }
 
 /// The bmap of an image of `len` bytes whose data lies in `ranges` (byte ranges, each
 /// with the sha256 of its bytes, in order; block-aligned but for the image's end).
-pub fn render<'a>(len: u64, ranges: impl IntoIterator<Item = &'a (u64, u64, String)>) -> String {
+pub fn render<'a>(len: u64, ranges: impl IntoIterator<Item = &'a (u64, u64, Sha256)>) -> String {
     let mut map = String::new();
     let mut mapped = 0;
     for (start, end, sum) in ranges {
@@ -51,12 +51,12 @@ pub fn render<'a>(len: u64, ranges: impl IntoIterator<Item = &'a (u64, u64, Stri
         len.div_ceil(BLOCK)
     );
     // The file's own checksum is taken with that field all zeros, then filled in.
-    let sum = hex(Sha256::digest(text.as_bytes()));
-    text.replacen(&zero, &sum, 1)
+    let sum = Sha256::of(text.as_bytes());
+    text.replacen(&zero, &sum.to_string(), 1)
 }
 
 /// The ranges and checksums a bmap lists (the parts of the format pibake writes).
-pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, String)>> {
+pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, Sha256)>> {
     let bad = |what: &str| {
         Error::invalid(format!(
             "{}: not a bmap pibake can read: {what}",
@@ -74,6 +74,9 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, String)>> {
             .nth(1)
             .and_then(|s| s.split('"').next())
             .ok_or_else(|| bad("a Range without chksum"))?;
+        let sum: Sha256 = sum
+            .parse()
+            .map_err(|e| bad(&format!("chksum `{sum}`: {e}")))?;
         let span = part
             .split('>')
             .nth(1)
@@ -85,7 +88,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, String)>> {
             a.trim().parse().map_err(|_| bad(span))?,
             b.trim().parse().map_err(|_| bad(span))?,
         );
-        out.push((a * block..(b + 1) * block, sum.to_string()));
+        out.push((a * block..(b + 1) * block, sum));
     }
     Ok(out)
 }

@@ -18,12 +18,13 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::region::PAGE;
 use super::sparse::{clone_or_copy, data_ranges};
 use crate::CHUNK;
 use crate::codec::Codec;
+use crate::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
 
 pub use crate::digest::hex;
@@ -31,10 +32,10 @@ pub use crate::digest::hex;
 /// What a chunk holds: its sha256, and its data ranges (image offsets) with theirs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChunkSums {
-    /// Hex sha256 of the whole chunk.
-    pub sha256: String,
-    /// The chunk's data ranges as `(start, end, hex sha256)`, in image byte offsets.
-    pub ranges: Vec<(u64, u64, String)>,
+    /// sha256 of the whole chunk.
+    pub sha256: Sha256,
+    /// The chunk's data ranges as `(start, end, sha256)`, in image byte offsets.
+    pub ranges: Vec<(u64, u64, Sha256)>,
 }
 
 /// The base's chunk sums, computed once (on `jobs` threads) and cached beside it.
@@ -79,11 +80,11 @@ fn sums(i: usize, buf: &[u8], data: &[Range<u64>]) -> ChunkSums {
         .iter()
         .map(|r| {
             let bytes = &buf[(r.start - start) as usize..(r.end - start) as usize];
-            (r.start, r.end, hex(Sha256::digest(bytes)))
+            (r.start, r.end, Sha256::of(bytes))
         })
         .collect();
     ChunkSums {
-        sha256: hex(Sha256::digest(buf)),
+        sha256: Sha256::of(buf),
         ranges,
     }
 }
@@ -106,7 +107,7 @@ fn by_chunk(ranges: &[Range<u64>], count: usize) -> Vec<Vec<Range<u64>>> {
 impl BaseIndex {
     /// The index of `base` cached under `key` in `cache_dir`, computed on `jobs` threads
     /// (and cached) when missing or not matching the base's length.
-    pub fn prepare(base: &Path, key: &str, cache_dir: &Path, jobs: usize) -> Result<BaseIndex> {
+    pub fn prepare(base: &Path, key: &Sha256, cache_dir: &Path, jobs: usize) -> Result<BaseIndex> {
         std::fs::create_dir_all(cache_dir).at(cache_dir)?;
         let path = cache_dir.join(format!("{key}.chunks.json"));
         let file = File::open(base).at(base)?;
@@ -222,20 +223,20 @@ impl NodeImage<'_> {
 }
 
 /// The image digest (see the module doc) from every chunk's sums.
-pub fn digest(sums: &[&ChunkSums]) -> String {
-    let mut h = Sha256::new();
+pub fn digest(sums: &[&ChunkSums]) -> Sha256 {
+    let mut h = sha2::Sha256::new();
     for s in sums {
-        h.update(s.sha256.as_bytes());
+        h.update(s.sha256.to_string().as_bytes());
         h.update(b"\n");
     }
-    hex(h.finalize())
+    Sha256::from_hasher(h)
 }
 
 /// The image digest of `path`'s first `len` bytes, read in chunks; `None` when the file
 /// is shorter.
-pub fn digest_file(path: &Path, len: u64) -> Result<Option<String>> {
+pub fn digest_file(path: &Path, len: u64) -> Result<Option<Sha256>> {
     let file = File::open(path).at(path)?;
-    let mut h = Sha256::new();
+    let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; CHUNK as usize];
     let mut at = 0;
     while at < len {
@@ -247,11 +248,11 @@ pub fn digest_file(path: &Path, len: u64) -> Result<Option<String>> {
                 k => got += k,
             }
         }
-        h.update(hex(Sha256::digest(&buf[..n])).as_bytes());
+        h.update(Sha256::of(&buf[..n]).to_string().as_bytes());
         h.update(b"\n");
         at += n as u64;
     }
-    Ok(Some(hex(h.finalize())))
+    Ok(Some(Sha256::from_hasher(h)))
 }
 
 /// Sorted, merged ranges.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::CHUNK;
 use crate::chunks::{Changed, per_chunk, read_chunk};
 use crate::codec::Codec;
+use crate::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
 
 /// The base's frames in the cache: one file of concatenated frames, and their sizes.
@@ -34,7 +35,7 @@ impl BaseFrames {
     pub fn prepare(
         codec: Codec,
         base: &Path,
-        key: &str,
+        key: &Sha256,
         cache_dir: &Path,
         jobs: usize,
     ) -> Result<BaseFrames> {
