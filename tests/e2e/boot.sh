@@ -96,7 +96,7 @@ rm "$out/node1.img"
 after=$(manifest node1 'n["image"]["sha256_4m"]')
 [ "$before" = "$after" ] || fail "the rebuilt node1 differs from the first build ($before, $after)"
 vm_start node1 "$out/node1.img" 10.0.0.11
-vm_wait node1
+vm_ssh node1
 got=$(on node1 hostname)
 [ "$got" = node1 ] || fail "the rebuilt node1 says it is '$got'"
 vm_halt node1

@@ -11,7 +11,7 @@
 # On a failed check, `fail` names it and prints the tail of that node's serial console.
 #
 # Usage: source it, call `e2e_init`, `netns_up ADDR/PREFIX...`, then `vm_start`,
-# `vm_wait`, `on NODE CMD`, `vm_halt`. Needs root (namespace, bridge, taps),
+# `vm_ssh` or `vm_wait`, `on NODE CMD`, `vm_halt`. Needs root (namespace, bridge, taps),
 # qemu-system-aarch64, qemu-img, mtools, sfdisk, iproute2, ssh.
 
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -124,9 +124,9 @@ on() {
 # in_ns CMD...: runs CMD on the harness's side of the cluster network.
 in_ns() { ip netns exec "$ns" "$@"; }
 
-# vm_wait NODE [TIMEOUT]: waits for SSH, then for systemd to finish starting up.
-vm_wait() {
-  local n=$1 limit=${2:-600} err got
+# vm_ssh NODE [TIMEOUT]: waits for the node's SSH to answer with the recorded host key.
+vm_ssh() {
+  local n=$1 limit=${2:-600} err
   node=$n
   while :; do
     kill -0 "${qemu_pid[$n]}" 2>/dev/null || fail "QEMU exited"
@@ -140,6 +140,13 @@ vm_wait() {
     sleep 3
   done
   say "$n: SSH answered after $((SECONDS - booted_at[$n])) s, host key matches known_hosts"
+}
+
+# vm_wait NODE [TIMEOUT]: waits for SSH, then for systemd to finish starting up (the
+# first-boot work included); anything but `running` fails, with the failed units' journal.
+vm_wait() {
+  local n=$1 got
+  vm_ssh "$@"
   got=$(on "$n" systemctl is-system-running --wait || true)
   if [ "$got" != running ]; then
     local failed units=""
