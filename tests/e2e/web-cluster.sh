@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end: the shipped web cluster works as a web cluster. Builds its load balancer and
-# two workers from the e2e base (their apache2 and curl baked in by pibake), boots all
-# three at once on one virtual segment (tests/e2e/lib.sh) with no way out, and checks
-# what the example is for:
+# two workers from the e2e base (their apache2 and curl resolved by pibake against the
+# base's own Debian sources, locked and baked in), boots all three at once on one
+# virtual segment (tests/e2e/lib.sh) with no way out, and checks:
+#   - each node installed its baked packages on first boot with no network, at the
+#     versions pibake.lock holds, and removed the .debs; each worker serves the page
+#     its overlay templated;
 #   - the balancer serves the site, and successive requests are answered by both
 #     workers in turn (each worker's page names it, rendered from the inventory);
 #   - /balancer-manager lists both members, and answers only from the admin subnet;
@@ -23,11 +26,31 @@ grep -q 'web\[01-02\]' "$cluster" || fail "the example's worker range changed sh
 grep -q 'site_pull_every: 10s' "$cluster" || fail "the example has no site_pull_every variable"
 out="$work/out"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
+[ -s "$work/cluster/pibake.lock" ] || fail "the build wrote no pibake.lock"
+manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
 
 vm_start lb "$out/lb.img" 192.168.50.10
 vm_start web01 "$out/web01.img" 192.168.50.11
 vm_start web02 "$out/web02.img" 192.168.50.12
 for n in lb web01 web02; do vm_wait "$n" 900; done
+
+# The role software: installed offline at the locked versions, the .debs gone.
+for np in lb:apache2 web01:apache2,curl web02:apache2,curl; do
+  n=${np%%:*} node=${np%%:*} pkgs=${np#*:}
+  for pkg in ${pkgs//,/ }; do
+    want=$(manifest "$n" "[p['version'] for p in n['packages'] if p['name']=='$pkg'][0]") ||
+      fail "the manifest records no $pkg for $n"
+    got=$(on "$n" "dpkg-query -W -f='\${Version}' $pkg") || fail "$pkg is not installed"
+    [ "$got" = "$want" ] || fail "$pkg is $got on the node, pibake.lock says $want"
+  done
+  on "$n" test ! -e /var/lib/pibake/packages/order || fail "the baked .debs were not cleaned up"
+done
+for n in web01 web02; do
+  node=$n
+  got=$(on "$n" curl -fsS http://localhost/) || fail "Apache does not answer on the node itself"
+  [[ "$got" == *"Served by $n ("* ]] || fail "the node's own page is not the one its overlay templated: $got"
+done
+say "lb, web01, web02: apache2 (and curl on the workers) at the locked versions, installed offline; each worker serves its templated page"
 
 # Through the balancer: both workers, in turn.
 node=lb
