@@ -259,7 +259,10 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
 fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let per_node = out.bytes_per_node(base)?;
-    let need = per_node * all.len() as u64;
+    // A node's packages are data of its own in each of its files (`.deb`s do not
+    // compress), on top of what a plan otherwise changes.
+    let packages: u64 = all.iter().flat_map(|p| &p.packages).map(|d| d.size).sum();
+    let need = per_node * all.len() as u64 + packages * opts.formats.len() as u64;
     let replaced: u64 = all
         .iter()
         .flat_map(|p| out.files(&p.node))

@@ -85,28 +85,44 @@ impl Outputs {
 
     /// The node's files, with their final names.
     pub fn files(&self, node: &str) -> Vec<PathBuf> {
-        let mut v = Vec::new();
-        if self.raw {
-            v.push(self.dir.join(format!("{node}.img")));
+        self.kinds().map(|k| self.file(node, k)).collect()
+    }
+
+    /// What this build writes per node, in order: the raw image, each compressed form,
+    /// then the bmap.
+    fn kinds(&self) -> impl Iterator<Item = FileKind> + '_ {
+        self.raw
+            .then_some(FileKind::Raw)
+            .into_iter()
+            .chain((0..self.frames.len()).map(FileKind::Compressed))
+            .chain(self.bmap.then_some(FileKind::Bmap))
+    }
+
+    /// The final name of one of the node's files.
+    fn file(&self, node: &str, kind: FileKind) -> PathBuf {
+        match kind {
+            FileKind::Raw => self.dir.join(format!("{node}.img")),
+            FileKind::Compressed(slot) => self
+                .dir
+                .join(format!("{node}.img.{}", self.frames[slot].codec.suffix())),
+            // The bmap describes the raw image, whichever files carry it: bmaptool takes
+            // it beside an `.img.xz` or `.img.zst` as well.
+            FileKind::Bmap => self.dir.join(format!("{node}.img.bmap")),
         }
-        for f in &self.frames {
-            v.push(self.dir.join(format!("{node}.img.{}", f.codec.suffix())));
-        }
-        // The bmap describes the raw image, whichever files carry it: bmaptool takes it
-        // beside an `.img.xz` or `.img.zst` as well.
-        if self.bmap {
-            v.push(self.dir.join(format!("{node}.img.bmap")));
-        }
-        v
     }
 
     /// Writes every file of the node; on any failure none of them appears.
     pub fn write(&self, node: &str, image: &NodeImage) -> Result<Written> {
-        let finals = self.files(node);
-        let parts: Vec<PathBuf> = finals.iter().map(|f| part_name(f)).collect();
-        let result = self.write_parts(image, &parts);
+        let files: Vec<(FileKind, PathBuf, PathBuf)> = self
+            .kinds()
+            .map(|k| {
+                let f = self.file(node, k);
+                (k, part_name(&f), f)
+            })
+            .collect();
+        let result = self.write_parts(image, &files);
         if result.is_err() || super::interrupted() {
-            for p in &parts {
+            for (_, p, _) in &files {
                 let _ = std::fs::remove_file(p);
             }
             return match result {
@@ -115,19 +131,19 @@ impl Outputs {
             };
         }
         let (digest, size) = result?;
-        let sha256 = parts
+        let sha256 = files
             .iter()
-            .map(|p| {
+            .map(|(_, p, _)| {
                 self.sha256
                     .then(|| pibake_image::base::sha256_file(p, false))
                     .transpose()
             })
             .collect::<pibake_image::Result<_>>()?;
-        for (p, f) in parts.iter().zip(&finals) {
+        for (_, p, f) in &files {
             std::fs::rename(p, f).at(f)?;
         }
         Ok(Written {
-            files: finals,
+            files: files.into_iter().map(|(_, _, f)| f).collect(),
             sha256,
             digest,
             size,
@@ -135,29 +151,43 @@ impl Outputs {
         })
     }
 
-    fn write_parts(&self, image: &NodeImage, parts: &[PathBuf]) -> Result<(Sha256, u64)> {
+    /// Each file under its temporary name, by what it is.
+    fn write_parts(
+        &self,
+        image: &NodeImage,
+        files: &[(FileKind, PathBuf, PathBuf)],
+    ) -> Result<(Sha256, u64)> {
         let codecs: Vec<Codec> = self.frames.iter().map(|f| f.codec).collect();
         let changed = image.changed(&codecs)?;
         let sums = image.all_sums(&changed);
-        let mut parts = parts.iter();
-        if self.raw {
-            let raw = parts.next().expect("a part per file");
-            image.write_raw(raw)?;
-        }
-        for (slot, f) in self.frames.iter().enumerate() {
+        for (kind, p, _) in files {
             if super::interrupted() {
                 return Err(Error::Interrupted);
             }
-            let p = parts.next().expect("a part per file");
-            f.write_node(sums.len(), &changed, slot, p)?;
-        }
-        if self.bmap {
-            let p = parts.next().expect("a part per file");
-            let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));
-            std::fs::write(p, text).at(p)?;
+            match *kind {
+                FileKind::Raw => image.write_raw(p)?,
+                FileKind::Compressed(slot) => {
+                    self.frames[slot].write_node(sums.len(), &changed, slot, p)?
+                }
+                FileKind::Bmap => {
+                    let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));
+                    std::fs::write(p, text).at(p)?;
+                }
+            }
         }
         Ok((digest(&sums), self.index.len))
     }
+}
+
+/// One kind of file a node gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// `NODE.img`.
+    Raw,
+    /// `NODE.img.zst` or `.img.xz`: the base frames of that slot.
+    Compressed(usize),
+    /// `NODE.img.bmap`.
+    Bmap,
 }
 
 /// The temporary name of an output: hidden, and never one a final name could have.
