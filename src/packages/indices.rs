@@ -30,7 +30,6 @@ pub fn repositories(
     fetcher: &Fetcher,
     store: &Store,
     cache_dir: &Path,
-    progress: &dyn Fn(&str),
 ) -> Result<Vec<Repository>> {
     let mut repos = Vec::new();
     for source in apt
@@ -38,7 +37,6 @@ pub fn repositories(
         .iter()
         .filter(|s| s.serves_arch(&apt.native_arch))
     {
-        progress(&format!("{} {}", source.uri, source.suite));
         let release = release(apt, source, fetcher, cache_dir)?;
         let mut packages = Vec::new();
         for component in &source.components {

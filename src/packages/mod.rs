@@ -145,7 +145,7 @@ pub fn resolve(
         let apt = image::ImageApt::read(open_root(base_raw)?)?;
         let fetcher = fetch::Fetcher::new(&inv.file.apt.mirrors, settings.offline);
         let store = cache::Store::new(cache_dir);
-        let repos = indices::repositories(&apt, &fetcher, &store, cache_dir, &|_| {})?;
+        let repos = indices::repositories(&apt, &fetcher, &store, cache_dir)?;
         let uris: BTreeMap<String, &pibake_apt::sources::Uri> = apt
             .sources
             .iter()
