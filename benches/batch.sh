@@ -16,6 +16,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 work=$(mkdir -p "${1:-target/bench-batch}" && cd "${1:-target/bench-batch}" && pwd)
 cargo build --release --quiet
 bin=$PWD/target/release/pibake
@@ -65,16 +66,6 @@ cluster() { # example dir -> cluster file
 }
 desk=$(cluster desk desk "$base")
 
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null; sync; e=$(date +%s.%N); echo "$e - $s" | bc; }
-best() { # best of 3; the output directory is emptied before each run
-  local out=$1 best= t; shift
-  for _ in 1 2 3; do
-    rm -rf "$out"; mkdir -p "$out"; sync
-    t=$(secs "$@")
-    best=$(awk -v a="$t" -v b="$best" 'BEGIN { print (b == "" || a < b) ? a : b }')
-  done
-  echo "$best"
-}
 ratio() { echo "$1 / $2" | bc -l; }
 
 # First builds make the base's chunk index and zstd frames (once per base, cached).
@@ -93,15 +84,7 @@ nsize=$(stat -c %s "$o/head.img.zst")
 # The BitScope module: refused on ext4 (not enough space), built on XFS with reflinks.
 bits=$(cluster bitscope bitscope-module "$base")
 refusal=$("$bin" build "$bits" --out "$work/bits-ext4" --cache-dir "$cache" --quiet 2>&1 || true)
-xfs=$work/xfs
-mkdir -p "$xfs"
-mountpoint -q "$xfs" && umount "$xfs"
-rm -f "$work/xfs.img"
-truncate -s 64G "$work/xfs.img"
-mkfs.xfs -q -m reflink=1 "$work/xfs.img"
-mount -o loop "$work/xfs.img" "$xfs"
-trap 'umount "$xfs" 2>/dev/null || true; rm -f "$work/xfs.img"' EXIT
-cp --sparse=always "$base" "$xfs/base.img"
+xfs_up "$work" "$base"
 bits_xfs=$(cluster bitscope-xfs bitscope-module "$xfs/base.img")
 "$bin" build "$bits_xfs" --node mgmt --out "$xfs/warm" --cache-dir "$xfs/cache" --quiet >/dev/null
 sync

@@ -14,20 +14,13 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 work=$(mkdir -p "${1:-target/bench-packages}" && cd "${1:-target/bench-packages}" && pwd)
 cargo build --release --quiet
 bin=$PWD/target/release/pibake
 base=$(bash tests/e2e/make-base.sh)
 
-xfs=$work/xfs
-mkdir -p "$xfs"
-mountpoint -q "$xfs" && umount "$xfs"
-rm -f "$work/xfs.img"
-truncate -s 64G "$work/xfs.img"
-mkfs.xfs -q -m reflink=1 "$work/xfs.img"
-mount -o loop "$work/xfs.img" "$xfs"
-trap 'umount "$xfs" 2>/dev/null || true; rm -f "$work/xfs.img"' EXIT
-cp --sparse=always "$base" "$xfs/base.img"
+xfs_up "$work" "$base"
 rm -f "$work/key" "$work/key.pub"
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$work/key"
 
@@ -47,16 +40,6 @@ cluster() { # name [packages] -> cluster file
 plain=$(cluster plain)
 pkgs=$(cluster pkgs apache2)
 
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null; sync; e=$(date +%s.%N); echo "$e - $s" | bc; }
-best() { # best of 3; the output directory is emptied before each run
-  local out=$1 best= t; shift
-  for _ in 1 2 3; do
-    rm -rf "$out"; mkdir -p "$out"; sync
-    t=$(secs "$@")
-    best=$(awk -v a="$t" -v b="$best" 'BEGIN { print (b == "" || a < b) ? a : b }')
-  done
-  echo "$best"
-}
 
 cache=$xfs/cache
 # Warm: the base's chunk index, then the lock and the package cache (this fetches).

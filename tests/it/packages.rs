@@ -57,6 +57,27 @@ struct Setup {
     key: pgp::composed::SignedSecretKey,
 }
 
+/// Serves a repository of `debs` signed by `signer`, and makes a base that trusts
+/// `trusted` and lists the repository (under `listed_as` when a mirror rule is to
+/// rewrite it to the server).
+fn serve(
+    debs: &[&Deb],
+    signer: &pgp::composed::SignedSecretKey,
+    trusted: &pgp::composed::SignedSecretKey,
+    listed_as: Option<&str>,
+) -> (Httpd, Fixture) {
+    let files = aptrepo::files(debs, signer);
+    let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
+    let f = Fixture::new(Release::Bookworm);
+    let uri = listed_as.map_or_else(|| server.url("/debian"), str::to_string);
+    aptrepo::install_apt(
+        &f,
+        &format!("deb {uri} bookworm main\n"),
+        &aptrepo::armored_public(trusted),
+    );
+    (server, f)
+}
+
 impl Setup {
     /// A base listing the server's repository, which is signed by the key the base
     /// trusts or by another one.
@@ -73,14 +94,7 @@ impl Setup {
         if with_lib {
             debs.push(&lib);
         }
-        let files = aptrepo::files(&debs, &signer);
-        let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
-        let f = Fixture::new(Release::Bookworm);
-        aptrepo::install_apt(
-            &f,
-            &format!("deb {} bookworm main\n", server.url("/debian")),
-            &aptrepo::armored_public(&key),
-        );
+        let (server, f) = serve(&debs, &signer, &key, None);
         Setup {
             f,
             work: tempfile::tempdir().unwrap(),
@@ -293,14 +307,7 @@ fn an_unresolvable_dependency_names_role_chain_and_profile() {
 fn a_mirror_rewrite_fetches_elsewhere_and_locks_the_image_source() {
     let key = aptrepo::keygen();
     let hello = Deb::build("hello-pibake", "1.0-1", "");
-    let files = aptrepo::files(&[&hello], &key);
-    let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
-    let f = Fixture::new(Release::Bookworm);
-    aptrepo::install_apt(
-        &f,
-        "deb http://archive.invalid/debian bookworm main\n",
-        &aptrepo::armored_public(&key),
-    );
+    let (server, f) = serve(&[&hello], &key, &key, Some("http://archive.invalid/debian"));
     let work = tempfile::tempdir().unwrap();
     let mirror = format!(
         "apt:\n  mirrors:\n    \"http://archive.invalid/debian\": \"{}\"\n",
@@ -333,14 +340,7 @@ fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
     let mut noise = vec![0u8; 48 << 20];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut noise);
     let big = Deb::build_with("hello-pibake", "1.0-1", "", &noise);
-    let files = aptrepo::files(&[&big], &key);
-    let server = Httpd::start(files.iter().map(|(p, b)| (p.as_str(), b.clone())));
-    let f = Fixture::new(Release::Bookworm);
-    aptrepo::install_apt(
-        &f,
-        &format!("deb {} bookworm main\n", server.url("/debian")),
-        &aptrepo::armored_public(&key),
-    );
+    let (_server, f) = serve(&[&big], &key, &key, None);
     let work = tempfile::tempdir().unwrap();
     let cluster = cluster(work.path(), &f.image, "");
     let cache = work.path().join("cache").display().to_string();
