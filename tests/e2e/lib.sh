@@ -142,12 +142,14 @@ vm_ssh() {
   say "$n: SSH answered after $((SECONDS - booted_at[$n])) s, host key matches known_hosts"
 }
 
-# vm_wait NODE [TIMEOUT]: waits for SSH, then for systemd to finish starting up (the
-# first-boot work included); anything but `running` fails, with the failed units' journal.
+# vm_wait NODE [TIMEOUT]: waits for SSH, then (up to twice as long again) for systemd to
+# finish starting up, the first-boot work included; anything but `running` fails, with the
+# failed units' journal.
 vm_wait() {
-  local n=$1 got
+  local n=$1 limit=${2:-600} got
   vm_ssh "$@"
-  got=$(on "$n" systemctl is-system-running --wait || true)
+  got=$(on "$n" timeout "$((limit * 2))" systemctl is-system-running --wait || true)
+  [ -n "$got" ] || got="still starting $((limit * 2)) s after SSH answered"
   if [ "$got" != running ]; then
     local failed units=""
     failed=$(on "$n" systemctl --failed --no-legend --plain | awk '{ print $1 }' | tr '\n' ' ')
