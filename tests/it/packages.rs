@@ -78,6 +78,22 @@ fn serve(
     (server, f)
 }
 
+/// `pibake build` of `cluster` with its cache and outputs in `work`.
+fn build_in(work: &Path, cluster: &Path, extra: &[&str]) -> std::process::Output {
+    let cache = work.join("cache").display().to_string();
+    let out = work.join("out").display().to_string();
+    let mut args = vec![
+        "--cache-dir",
+        &cache,
+        "build",
+        cluster.to_str().unwrap(),
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    pibake(&args)
+}
+
 impl Setup {
     /// A base listing the server's repository, which is signed by the key the base
     /// trusts or by another one.
@@ -110,18 +126,11 @@ impl Setup {
     }
 
     fn build(&self, extra: &[&str]) -> std::process::Output {
-        let cluster = cluster(self.work.path(), &self.f.image, "");
-        let (cache, out) = (self.path("cache"), self.path("out"));
-        let mut args = vec![
-            "--cache-dir",
-            &cache,
-            "build",
-            cluster.to_str().unwrap(),
-            "--out",
-            &out,
-        ];
-        args.extend_from_slice(extra);
-        pibake(&args)
+        build_in(
+            self.work.path(),
+            &cluster(self.work.path(), &self.f.image, ""),
+            extra,
+        )
     }
 }
 
@@ -313,17 +322,11 @@ fn a_mirror_rewrite_fetches_elsewhere_and_locks_the_image_source() {
         "apt:\n  mirrors:\n    \"http://archive.invalid/debian\": \"{}\"\n",
         server.url("/debian")
     );
-    let cluster = cluster(work.path(), &f.image, &mirror);
-    let cache = work.path().join("cache").display().to_string();
-    let out = work.path().join("out").display().to_string();
-    pibake_ok(&[
-        "--cache-dir",
-        &cache,
-        "build",
-        cluster.to_str().unwrap(),
-        "--out",
-        &out,
-    ]);
+    ok(build_in(
+        work.path(),
+        &cluster(work.path(), &f.image, &mirror),
+        &[],
+    ));
     let lock = fs::read_to_string(work.path().join("pibake.lock")).unwrap();
     assert!(
         lock.contains("url: http://archive.invalid/debian/pool/main/h/hello-pibake/hello-pibake_1.0-1_arm64.deb"),
@@ -342,17 +345,11 @@ fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
     let big = Deb::build_with("hello-pibake", "1.0-1", "", &noise);
     let (_server, f) = serve(&[&big], &key, &key, None);
     let work = tempfile::tempdir().unwrap();
-    let cluster = cluster(work.path(), &f.image, "");
-    let cache = work.path().join("cache").display().to_string();
-    let out = work.path().join("out").display().to_string();
-    let err = failed(pibake(&[
-        "--cache-dir",
-        &cache,
-        "build",
-        cluster.to_str().unwrap(),
-        "--out",
-        &out,
-    ]));
+    let err = failed(build_in(
+        work.path(),
+        &cluster(work.path(), &f.image, ""),
+        &[],
+    ));
     assert!(
         err.contains("role app's packages need 48.0 MiB")
             && err.contains("MiB free")
