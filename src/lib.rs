@@ -11,6 +11,7 @@ pub mod bake;
 pub mod bootcfg;
 pub mod demo;
 pub mod error;
+pub mod exports;
 pub mod flash;
 pub mod fs;
 pub mod inspect;

@@ -10,6 +10,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
+use crate::packages::cache::Store;
+use crate::packages::lock::Locked;
 use crate::plan::{ConfigEdit, PACKAGES_DIR, Plan};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
@@ -100,7 +102,9 @@ struct Ctx<'a> {
 type Step = fn(&mut Ext4, &Ctx) -> Result<()>;
 
 /// The root's recipe, in order. Adding a stage of baking is one line here and one
-/// function below; each step reads the node's context and edits the filesystem.
+/// function below; each step reads the node's context and edits the filesystem. (The
+/// role's packages are not a step: they are written once per role, into the layer every
+/// node of the role is built over; see `packages_layer`.)
 const ROOT_STEPS: &[Step] = &[
     plan_files,
     admin_user,
@@ -108,7 +112,6 @@ const ROOT_STEPS: &[Step] = &[
     known_hosts,
     locale,
     cloud_init,
-    packages,
     services,
 ];
 
@@ -165,14 +168,24 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     )?)
 }
 
-/// The role's packages, copied from the cache, with the order first boot installs them
-/// in (see `plan::render`). The cache verified every file when the build fetched it.
-fn packages(fs: &mut Ext4, c: &Ctx) -> Result<()> {
-    let list = &c.node.plan.packages;
+/// Writes a role's packages into the root of `whole` (an overlay of the base that
+/// becomes the role's layer), with the order first boot installs them in (see
+/// `plan::render`). The cache verified every file when the build fetched it.
+pub fn packages_layer(
+    whole: &Region,
+    list: &[Locked],
+    store: &Store,
+    time: Option<i64>,
+) -> Result<()> {
+    let layout = Layout::read(whole)?;
+    let root = layout.root();
+    let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
+    let time = time.unwrap_or_else(|| fs_time(&fs));
+    fs.set_time(Time::from_secs(time));
     fs.mkdir_p(PACKAGES_DIR, &DIR)?;
     let mut order = String::new();
     for p in list {
-        let path = c.node.store.path(&p.sha256);
+        let path = store.path(&p.sha256);
         let bytes = std::fs::read(&path).at(&path)?;
         if bytes.len() as u64 != p.size {
             return Err(Error::corrupt(format!(
@@ -192,11 +205,12 @@ fn packages(fs: &mut Ext4, c: &Ctx) -> Result<()> {
         order.push_str(&name);
         order.push('\n');
     }
-    Ok(fs.write_file(
+    fs.write_file(
         &format!("{PACKAGES_DIR}/order"),
         order.as_bytes(),
         &Meta::new(0o644, 0, 0),
-    )?)
+    )?;
+    Ok(fs.commit()?)
 }
 
 /// Trixie: keep cloud-init from replacing the baked network, hostname and keys.

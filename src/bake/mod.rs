@@ -22,13 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use apply::BootFiles;
 
 use crate::error::{Error, IoContext, Result};
+use crate::exports;
 use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
 use crate::packages::{self, cache::Store};
 use crate::plan::{Plan, plans};
 use outputs::Outputs;
 use pibake_image::base::{self, CacheOptions};
-use pibake_image::chunks::NodeImage;
+use pibake_image::chunks::{Layer, NodeImage};
 use pibake_image::codec::Codec;
 use pibake_image::digest::Sha256;
 use pibake_image::partition::DiskId;
@@ -184,6 +185,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         }
     }
     check_space(&out, &base.raw, &all, opts)?;
+    let layers = role_layers(&all, &base.raw, &out, &store, opts)?;
     let jobs = match opts.jobs {
         0 => cores,
         n => n,
@@ -215,11 +217,17 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             keys: &keys[&plan.node],
             known_hosts: &known_hosts,
             cluster_key: cluster_key.as_ref(),
-            store: &store,
         };
-        let r = build_node(inv, &node, &base.raw, &report, &out, opts, &|stage| {
-            bars.stage(w, &plan.node, stage)
-        });
+        let layer = layers.get(plan.role.as_str());
+        let r = build_node(
+            inv,
+            &node,
+            (&base.raw, layer),
+            &report,
+            &out,
+            opts,
+            &|stage| bars.stage(w, &plan.node, stage),
+        );
         bars.done(w, &plan.node, r.is_ok());
         r
     });
@@ -262,7 +270,14 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
     // A node's packages are data of its own in each of its files (`.deb`s do not
     // compress), on top of what a plan otherwise changes.
     let packages: u64 = all.iter().flat_map(|p| &p.packages).map(|d| d.size).sum();
-    let need = per_node * all.len() as u64 + packages * opts.formats.len() as u64;
+    // Each role with packages also has its layer beside the outputs while the build runs.
+    let layers = all
+        .iter()
+        .filter(|p| !p.packages.is_empty())
+        .map(|p| p.role.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    let need = per_node * (all.len() as u64 + layers) + packages * opts.formats.len() as u64;
     let replaced: u64 = all
         .iter()
         .flat_map(|p| out.files(&p.node))
@@ -358,11 +373,12 @@ fn known_hosts(inv: &Inventory, keys: &BTreeMap<String, Vec<hostkeys::HostKey>>)
     s
 }
 
-/// `known_hosts` and `ssh_config` for the admin's own machine, next to the images.
+/// What the admin's own machine uses next to the images: `known_hosts` and `ssh_config`,
+/// the Ansible inventory (`inventory.yml`, `group_vars/`) and the MPI hostfile.
 fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Result<()> {
     let out = opts.out.canonicalize().at(&opts.out)?;
     let kh = out.join("known_hosts");
-    std::fs::write(&kh, known_hosts).at(&kh)?;
+    write_output(&kh, known_hosts)?;
     let mut cfg = format!("# ssh -F {} NODE\n", out.join("ssh_config").display());
     for n in &inv.nodes {
         if let Some(a) = n.addresses.values().next() {
@@ -374,8 +390,27 @@ fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Res
             ));
         }
     }
-    let path = out.join("ssh_config");
-    std::fs::write(&path, cfg).at(&path)
+    write_output(&out.join("ssh_config"), &cfg)?;
+    write_output(
+        &out.join("inventory.yml"),
+        &exports::ansible_inventory(inv)?,
+    )?;
+    let vars = out.join("group_vars");
+    std::fs::create_dir_all(&vars).at(&vars)?;
+    for (name, text) in exports::group_vars(inv)? {
+        write_output(&vars.join(name), &text)?;
+    }
+    write_output(&out.join("hostfile"), &exports::mpi_hostfile(inv))
+}
+
+/// Writes a file of the output directory through a temporary name, so that whatever is
+/// under the final name is complete.
+fn write_output(path: &Path, text: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
 }
 
 /// `manifest.json` in the output directory: what was built from what, reproducibly (no
@@ -460,9 +495,7 @@ fn write_manifest(
     });
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::invalid(format!("manifest: {e}")))?;
-    let tmp = opts.out.join(".manifest.json.part");
-    std::fs::write(&tmp, format!("{text}\n")).at(&tmp)?;
-    std::fs::rename(&tmp, &path).at(&path)
+    write_output(&path, &format!("{text}\n"))
 }
 
 /// What one node's image gets besides its plan: its host keys, the cluster's
@@ -472,26 +505,56 @@ struct Node<'a> {
     keys: &'a [hostkeys::HostKey],
     known_hosts: &'a str,
     cluster_key: Option<&'a (String, String)>,
-    /// The package cache the plan's `.deb`s are read from.
-    store: &'a Store,
+}
+
+/// Each role's packages written once over the base, as the layer its nodes are built
+/// over (see `chunks::Layer`): 151 nodes of a role then share one copy of the work of
+/// writing, hashing and compressing its `.deb`s, and on a filesystem with reflinks one
+/// copy of their blocks.
+fn role_layers<'p>(
+    all: &'p [Plan],
+    base: &Path,
+    out: &Outputs,
+    store: &Store,
+    opts: &Options,
+) -> Result<BTreeMap<&'p str, Layer>> {
+    let mut layers = BTreeMap::new();
+    for p in all.iter().filter(|p| !p.packages.is_empty()) {
+        if layers.contains_key(p.role.as_str()) {
+            continue;
+        }
+        let (whole, overlay) = Region::overlay(base)?;
+        apply::packages_layer(&whole, &p.packages, store, opts.time)?;
+        drop(whole);
+        let layer = Layer::make(
+            base,
+            &out.index,
+            overlay.take_pages(),
+            &out.codecs(),
+            &out.layer_path(&p.role),
+        )?;
+        layers.insert(p.role.as_str(), layer);
+    }
+    Ok(layers)
 }
 
 fn build_node(
     inv: &Inventory,
     node: &Node,
-    base: &Path,
+    (base, layer): (&Path, Option<&Layer>),
     report: &Report,
     out: &Outputs,
     opts: &Options,
     stage: &dyn Fn(&'static str),
 ) -> Result<Built> {
     stage("applying the plan");
-    let (whole, overlay) = Region::overlay(base)?;
+    let (whole, overlay) = Region::overlay(layer.map_or(base, |l| &l.raw))?;
     let disk_id = apply::apply(inv, node, &whole, report, opts.time)?;
     drop(whole);
     let image = NodeImage {
         base,
         index: &out.index,
+        layer,
         pages: overlay.take_pages(),
     };
     stage("writing files");

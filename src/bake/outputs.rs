@@ -98,6 +98,18 @@ impl Outputs {
             .chain(self.bmap.then_some(FileKind::Bmap))
     }
 
+    /// The codecs of the compressed formats asked for, in the order of their slots.
+    pub fn codecs(&self) -> Vec<Codec> {
+        self.frames.iter().map(|f| f.codec).collect()
+    }
+
+    /// Where a role's layer (the base with its packages, see `chunks::Layer`) is kept
+    /// during the build: beside the outputs, so that their raw images can share its
+    /// blocks; hidden, and removed when the build ends.
+    pub fn layer_path(&self, role: &str) -> PathBuf {
+        self.dir.join(format!(".pibake-layer-{role}.img.part"))
+    }
+
     /// The final name of one of the node's files.
     fn file(&self, node: &str, kind: FileKind) -> PathBuf {
         match kind {
@@ -157,9 +169,9 @@ impl Outputs {
         image: &NodeImage,
         files: &[(FileKind, PathBuf, PathBuf)],
     ) -> Result<(Sha256, u64)> {
-        let codecs: Vec<Codec> = self.frames.iter().map(|f| f.codec).collect();
-        let changed = image.changed(&codecs)?;
-        let sums = image.all_sums(&changed);
+        let changed = image.changed(&self.codecs())?;
+        let differs = image.differs(&changed);
+        let sums = image.all_sums(&differs);
         for (kind, p, _) in files {
             if super::interrupted() {
                 return Err(Error::Interrupted);
@@ -167,7 +179,7 @@ impl Outputs {
             match *kind {
                 FileKind::Raw => image.write_raw(p)?,
                 FileKind::Compressed(slot) => {
-                    self.frames[slot].write_node(sums.len(), &changed, slot, p)?
+                    self.frames[slot].write_node(sums.len(), &differs, slot, p)?
                 }
                 FileKind::Bmap => {
                     let text = bmap::render(self.index.len, sums.iter().flat_map(|s| &s.ranges));

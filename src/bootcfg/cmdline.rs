@@ -25,7 +25,8 @@ impl Cmdline {
     /// editor still boots, and `render` repairs it): CR counts as a blank, so a stray one
     /// inside the line separates parameters rather than gluing two together. A second non-empty line is refused:
     /// the firmware would ignore it, so whatever the user meant by it would silently not
-    /// happen.
+    /// happen. So is a `"` that is never closed: the kernel would take the rest of the
+    /// line, and every parameter an edit appends, as one value.
     pub fn parse(text: &str) -> Result<Cmdline> {
         let mut tokens = Vec::new();
         let mut first_line = None;
@@ -39,6 +40,15 @@ impl Cmdline {
                      (the first ones are on line {first})"
                 ))
                 .with_hint("join all kernel parameters into one line, separated by spaces"));
+            }
+            // The kernel reads an unclosed `"` to the end of the line, so every parameter
+            // pibake appended would silently become part of that one value.
+            if line.matches('"').count() % 2 == 1 {
+                return Err(Error::invalid(format!(
+                    "cmdline.txt line {number} has a `\"` that is never closed: the kernel \
+                     would read everything after it as one parameter's value"
+                ))
+                .with_hint("close the quoted value, or remove the stray `\"`"));
             }
             first_line = Some(number);
             tokens = split_tokens(line);
@@ -302,6 +312,14 @@ mod tests {
         c.add_list_item("modules-load", "g_ether").unwrap();
         c.set("cgroup_memory", "1").unwrap();
         c.set("cgroup_enable", "memory").unwrap();
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused() {
+        let ok = Cmdline::parse("quiet dyndbg=\"file x.c +p\" rootwait\n").unwrap();
+        assert_eq!(ok.tokens(), ["quiet", "dyndbg=\"file x.c +p\"", "rootwait"]);
+        let err = Cmdline::parse("quiet dyndbg=\"file x.c +p rootwait\n").unwrap_err();
+        assert!(err.to_string().contains("never closed"), "{err}");
     }
 
     #[test]

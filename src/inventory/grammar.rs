@@ -196,6 +196,21 @@ impl serde::Serialize for NetworkStack {
     }
 }
 
+/// The template variable that gives a node's MPI slots (`mpi_slots: 4` for a Pi 3's four
+/// cores), read by the MPI hostfile pibake writes. Without it a hostfile line has no
+/// `slots=` and Open MPI counts the node's cores itself.
+pub const MPI_SLOTS_VAR: &str = "mpi_slots";
+
+/// A `mpi_slots` value: a whole number of ranks per node, 1 to 1024.
+pub fn mpi_slots(v: &serde_json::Value) -> Result<u32, String> {
+    v.as_u64()
+        .filter(|k| (1..=1024).contains(k))
+        .and_then(|k| u32::try_from(k).ok())
+        .ok_or_else(|| {
+            format!("`{MPI_SLOTS_VAR}: {v}` is not a number of MPI slots from 1 to 1024 (the cores a node runs ranks on)")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use credentials::{PasswordHash, SshKey};
-pub use grammar::{Domain, MacAddr, NetworkStack, Timezone};
+use grammar::mpi_slots;
+pub use grammar::{Domain, MPI_SLOTS_VAR, MacAddr, NetworkStack, Timezone};
 use net::Subnet;
 pub use profile::Profile;
 use schema::{ClusterFile, FileDef};
@@ -132,6 +133,16 @@ impl Inventory {
                 n.name, n.name
             ));
         }
+        if let Some(v) = file.vars.get(MPI_SLOTS_VAR) {
+            mpi_slots(v).map_err(|why| source.error_at(&format!("vars.{MPI_SLOTS_VAR}"), &why))?;
+        }
+        for n in &nodes {
+            if let Some(v) = n.vars.get(MPI_SLOTS_VAR) {
+                mpi_slots(v).map_err(|why| {
+                    source.error_at(&format!("{}.vars.{MPI_SLOTS_VAR}", n.origin), &why)
+                })?;
+            }
+        }
         let mut networks = networks;
         resolve_servers(&source, &file, &mut networks, &nodes)?;
         Ok(Inventory {
@@ -144,6 +155,19 @@ impl Inventory {
             credentials,
             warnings,
         })
+    }
+
+    /// The node's MPI slots: its own `mpi_slots`, else its role's, else the cluster's
+    /// (each checked when loaded).
+    pub fn mpi_slots(&self, node: &Node) -> Option<u32> {
+        [
+            node.vars.get(MPI_SLOTS_VAR),
+            self.profiles[&node.role].def.vars.get(MPI_SLOTS_VAR),
+            self.file.vars.get(MPI_SLOTS_VAR),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|v| mpi_slots(v).ok())
     }
 
     pub(crate) fn node(&self, name: &str) -> Result<&Node> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::grammar::{NetworkStack, Timezone};
+use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, mpi_slots};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
@@ -146,6 +146,9 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
 
 /// Checks one file of a chain, with positions in that file.
 fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
+    if let Some(v) = p.vars.get(MPI_SLOTS_VAR) {
+        mpi_slots(v).map_err(|why| source.error_at(&format!("vars.{MPI_SLOTS_VAR}"), &why))?;
+    }
     if let Some(s) = &p.network_stack
         && let Err(why) = NetworkStack::parse_choice(s)
     {
@@ -342,20 +345,14 @@ fn shell_syntax_error(snippet: &str) -> Option<String> {
 }
 
 fn check_interface(source: &Source, at: &str, name: &str, i: &InterfaceDef) -> Result<()> {
-    match (&i.network, i.dhcp) {
-        (Some(_), true) => {
-            return Err(source.error_at(
-                at,
-                &format!("{name}: `network` (static) and `dhcp: true` contradict each other"),
-            ));
-        }
-        (None, false) => {
-            return Err(source.error_at(
-                at,
-                &format!("{name}: give `network: NAME` (static) or `dhcp: true`"),
-            ));
-        }
-        _ => {}
+    if i.network.is_none() && !i.dhcp {
+        return Err(source.error_at(
+            at,
+            &format!(
+                "{name}: give `network: NAME` (static), `dhcp: true`, or both (an address \
+                 on the network that the cluster's DHCP server reserves)"
+            ),
+        ));
     }
     let wifi = i.ssid.is_some() || i.psk.is_some();
     if wifi {

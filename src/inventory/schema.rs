@@ -270,9 +270,10 @@ pub struct ProfileFile {
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceDef {
-    /// Static address on this network of the cluster.
+    /// The node's address on this network of the cluster: static, or with `dhcp: true`
+    /// reserved for it on the cluster's DHCP server (the portable head's dnsmasq).
     pub network: Option<String>,
-    /// Address by DHCP.
+    /// Address by DHCP (from any server, or with `network:` the reserved one).
     #[serde(default)]
     pub dhcp: bool,
     /// Wi-Fi network name (wlan0).

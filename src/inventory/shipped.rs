@@ -88,6 +88,10 @@ pub const OVERLAYS: &[(&str, &str)] = &[
         include_str!("../../overlays/portable-head/etc/sysctl.d/90-pibake-forward.conf"),
     ),
     (
+        "overlays/portable-head/srv/share/README",
+        include_str!("../../overlays/portable-head/srv/share/README"),
+    ),
+    (
         "overlays/portable-worker/etc/auto.master.d/pibake-cluster.autofs.hbs",
         include_str!("../../overlays/portable-worker/etc/auto.master.d/pibake-cluster.autofs.hbs"),
     ),

@@ -38,7 +38,14 @@ fn uuid(cluster: &str, node: &str, iface: &str) -> String {
 }
 
 fn resolve<'a>(inv: &Inventory, node: &Node, name: &'a str, def: &'a InterfaceDef) -> Iface<'a> {
-    let Some(net) = def.network.as_ref().map(|n| &inv.networks[n]) else {
+    // `dhcp: true` with a `network:` is a reservation: the node's address on that network
+    // is handed out by the cluster's DHCP server, so the interface itself asks for it.
+    let Some(net) = def
+        .network
+        .as_ref()
+        .filter(|_| !def.dhcp)
+        .map(|n| &inv.networks[n])
+    else {
         return Iface {
             name,
             def,
@@ -140,7 +147,9 @@ fn nm_keyfile(inv: &Inventory, node: &Node, i: &Iface) -> String {
         s.push_str("[ethernet]\n\n");
     }
     match &i.cidr {
-        None => s.push_str("[ipv4]\nmethod=auto\n\n"),
+        // A cluster node powered on with its DHCP server (the portable head) must keep
+        // asking until that server is up, not give up after NM's 45 s: no timeout.
+        None => s.push_str("[ipv4]\nmethod=auto\ndhcp-timeout=2147483647\n\n"),
         Some(cidr) => {
             let addr = match &i.gateway {
                 Some(g) => format!("{cidr},{g}"),

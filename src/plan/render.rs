@@ -307,17 +307,25 @@ fn dedup(v: &mut Vec<String>) {
     v.retain(|x| seen.insert(x.clone()));
 }
 
-/// /etc/hosts: localhost, this node on 127.0.1.1, then every node of the cluster.
+/// /etc/hosts: localhost, then every node of the cluster. A node with an address of its
+/// own is named by it alone; Debian's `127.0.1.1 HOSTNAME` line is only for hosts without
+/// one, and a DNS server reading this file (the portable head's dnsmasq) would hand that
+/// loopback address to the other nodes.
 fn hosts(inv: &Inventory, node: &Node) -> String {
     let fq = |n: &str| match inv.domain() {
         Some(d) => format!("{n}.{d} {n}"),
         None => n.to_string(),
     };
-    let mut s = format!(
-        "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\t{}\n\n# the cluster {}, written by pibake\n",
-        fq(&node.name),
-        inv.file.cluster
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n",
     );
+    if node.addresses.is_empty() {
+        s.push_str(&format!("127.0.1.1\t{}\n\n", fq(&node.name)));
+    }
+    s.push_str(&format!(
+        "# the cluster {}, written by pibake\n",
+        inv.file.cluster
+    ));
     for n in &inv.nodes {
         if let Some(a) = n.addresses.values().next() {
             s.push_str(&format!("{a}\t{}\n", fq(&n.name)));

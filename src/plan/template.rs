@@ -85,7 +85,7 @@ impl Templates {
                 other => other.to_string(),
             };
             Error::invalid(format!("{at}: template: {what}"))
-                .with_hint("templates see node, role, cluster, nodes, roles and vars (set your own under `vars:`)")
+                .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile and vars (set your own under `vars:`)")
         })
     }
 
@@ -149,6 +149,8 @@ fn cluster_context(inv: &Inventory) -> Value {
         "cluster": { "name": inv.file.cluster, "domain": inv.domain(), "networks": networks, "admin": { "name": inv.file.admin.name } },
         "nodes": nodes,
         "roles": roles,
+        // The MPI hostfile pibake also writes beside the images (`{{mpi_hostfile}}`).
+        "mpi_hostfile": crate::exports::mpi_hostfile(inv),
     })
 }
 

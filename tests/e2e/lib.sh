@@ -5,10 +5,14 @@
 # guest's NIC is a tap device on that bridge, so the guests share one layer-2 segment
 # and the harness reaches them only from inside the namespace (the bridge carries the
 # addresses the test gives it, e.g. the cluster's gateway). No packet leaves the
-# machine. The images are never written: each boot runs on a throw-away qcow2 overlay.
+# machine. The images are never written: each boot runs on a throw-away qcow2 overlay
+# (`cache=unsafe`: as the overlay is thrown away, the guest's flushes need not reach the
+# host's disk).
 # The kernel, initramfs and command line come from the image's own boot partition.
 #
 # On a failed check, `fail` names it and prints the tail of that node's serial console.
+#
+# E2E_HOLD=1 keeps the guests running after a failed check, for a look inside.
 #
 # Usage: source it, call `e2e_init`, `netns_up ADDR/PREFIX...`, then `vm_start`,
 # `vm_ssh` or `vm_wait`, `on NODE CMD`, `vm_halt`. Needs root (namespace, bridge, taps),
@@ -29,6 +33,11 @@ fail() {
   if [ -n "$node" ] && [ -s "$work/$node.console" ]; then
     echo "---- last 60 lines of $node's serial console ----" >&2
     tail -n 60 "$work/$node.console" >&2
+  fi
+  # E2E_HOLD=1 keeps the guests up for a look inside, until the script is killed.
+  if [ -n "${E2E_HOLD:-}" ] && [ -n "$ns" ]; then
+    echo "e2e: holding; guests reachable with: ip netns exec $ns ssh -i $work/admin_key ops@ADDRESS" >&2
+    sleep infinity
   fi
   exit 1
 }
@@ -80,11 +89,20 @@ cluster_file() { # EXAMPLE DIR [SED_EXPR...]
 
 boot_offset() { sfdisk -J "$1" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"]*512)'; }
 
-# vm_start NODE IMAGE ADDRESS [MAC]: boots the image with one NIC on the bridge (each
-# guest gets a MAC of its own unless one is given; QEMU's default is the same for all).
+# vm_start NODE IMAGE ADDRESS [MAC] [OUTSIDE]: boots the image with a NIC on the bridge
+# (each guest gets a MAC of its own unless one is given, or MAC is empty; QEMU's default is
+# the same for all). OUTSIDE, QEMU user-mode options (`restrict=on,...`), adds a NIC on a
+# network of its own before it: the guest's eth0, the bridge's NIC becoming eth1.
 vm_start() {
   vm_count=$((vm_count + 1))
-  local n=$1 img=$2 addr=$3 mac=${4:-$(printf '52:54:00:e2:e0:%02x' "$vm_count")} off append tap="tap-$1"
+  local n=$1 img=$2 addr=$3 mac=${4:-} outside=${5:-} off append tap="tap-$1" nics=()
+  [ -n "$mac" ] || mac=$(printf '52:54:00:e2:e0:%02x' "$vm_count")
+  if [ -n "$outside" ]; then
+    nics+=(-netdev "user,id=out,$outside"
+      -device "virtio-net-pci,netdev=out,romfile=,mac=$(printf '52:54:00:e2:e1:%02x' "$vm_count")")
+  fi
+  nics+=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+    -device "virtio-net-pci,netdev=n0,romfile=,mac=$mac")
   node=$n
   node_addr[$n]=$addr
   off=$(boot_offset "$img")
@@ -102,10 +120,8 @@ vm_start() {
   : >"$work/$n.console"
   ip netns exec "$ns" qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 768 \
     -kernel "$work/$n.kernel8.img" -initrd "$work/$n.initramfs8" -append "$append" \
-    -drive "file=$work/$n.qcow2,if=none,id=d0,format=qcow2" -device virtio-blk-pci,drive=d0 \
-    -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
-    -device "virtio-net-pci,netdev=n0,romfile=,mac=$mac" \
-    -display none -monitor none -serial "file:$work/$n.console" &
+    -drive "file=$work/$n.qcow2,if=none,id=d0,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=d0 \
+    "${nics[@]}" -display none -monitor none -serial "file:$work/$n.console" &
   qemu_pid[$n]=$!
   booted_at[$n]=$SECONDS
 }

@@ -53,7 +53,9 @@ mkdir -p "$boot"
 # The disk identifier real images carry before first boot re-randomizes it.
 disk_id=$(printf '%08x' $((0x$(echo "$key" | cut -c1-8) | 0x10000000)))
 
-packages=systemd-sysv,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata
+# netbase (/etc/services, /etc/protocols) is in every Debian and Raspberry Pi OS image, and
+# packages assume it without depending on it: without it RPC (autofs probing NFS) fails.
+packages=systemd-sysv,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata,netbase
 
 log "mmdebstrap bookworm arm64 (about 5 minutes under emulation)"
 mmdebstrap --mode=root --variant=apt --architectures=arm64 --include="$packages" \

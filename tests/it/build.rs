@@ -109,7 +109,10 @@ fn every_node_builds_on_every_release_and_reads_back() {
             assert_eq!(d("cat /etc/hostname"), format!("{}\n", b.node));
             let hosts = d("cat /etc/hosts");
             assert!(
-                hosts.contains(&format!("127.0.1.1\t{0}.web.lan {0}\n", b.node))
+                // Each node is named by its own address; no loopback line a DNS server
+                // reading the file would hand out.
+                !hosts.contains("127.0.1.1")
+                    && hosts.contains(&format!("\t{0}.web.lan {0}\n", b.node))
                     && hosts.contains("192.168.50.12\tweb02.web.lan web02"),
                 "{name}: {hosts}"
             );
@@ -847,4 +850,66 @@ fn known_credentials_are_refused_unless_allowed() {
         );
     fs::write(&cluster, with_hash).unwrap();
     pibake_ok(&["build", c, "--out", o, "--node", "head"]);
+}
+
+/// Every build writes an Ansible inventory and an MPI hostfile beside the images; the
+/// inventory is read back by `ansible-inventory` itself, group_vars included.
+#[test]
+fn the_ansible_inventory_and_the_mpi_hostfile_describe_the_cluster() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let path = cluster(work.path(), &f.image);
+    let text = fs::read_to_string(&path).unwrap().replace(
+        "  - { name: \"web[01-02]\", role: worker }\n",
+        "  - { name: \"web[01-02]\", role: worker }\n  - { name: web03, role: worker, vars: { mpi_slots: 2, rack: b } }\n  - { name: web04, role: worker, spare: true, mac: { eth0: \"dc:a6:32:00:00:04\" } }\n",
+    ).replace("  worker: { profile: web-worker }", "  worker: { profile: mpi-worker }");
+    fs::write(&path, text).unwrap();
+    fs::create_dir_all(work.path().join("profiles")).unwrap();
+    fs::write(
+        work.path().join("profiles/mpi-worker.yaml"),
+        "extends: web-worker\nvars: { mpi_slots: 4 }\n",
+    )
+    .unwrap();
+    let inv = load(&path);
+    let opts = options(work.path());
+    build(&inv, &["lb".into()], &opts).unwrap();
+
+    assert_eq!(
+        fs::read_to_string(opts.out.join("hostfile")).unwrap(),
+        "# MPI hostfile of the cluster webfarm (`mpirun --hostfile FILE`). Written by pibake.\nlb\nweb01 slots=4\nweb02 slots=4\nweb03 slots=2\n",
+        "no spare; the node's own slots over its role's; none given for the head"
+    );
+    let listed = std::process::Command::new("ansible-inventory")
+        .arg("-i")
+        .arg(opts.out.join("inventory.yml"))
+        .arg("--list")
+        .output()
+        .expect("ansible-inventory: `pip install ansible-core` (bash .ci/run does)");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let hosts = |g: &str| list[g]["hosts"].clone();
+    assert_eq!(hosts("head"), serde_json::json!(["lb"]));
+    assert_eq!(
+        hosts("worker"),
+        serde_json::json!(["web01", "web02", "web03", "web04"])
+    );
+    assert_eq!(hosts("spare"), serde_json::json!(["web04"]));
+    let vars = &list["_meta"]["hostvars"];
+    assert_eq!(vars["web01"]["ansible_host"], "192.168.50.11");
+    assert_eq!(vars["web01"]["addresses"]["lan"], "192.168.50.11");
+    assert_eq!(vars["web04"]["mac"]["eth0"], "dc:a6:32:00:00:04");
+    assert_eq!(vars["web03"]["rack"], "b", "node vars are host vars");
+    assert_eq!(vars["lb"]["ansible_user"], "admin");
+    // group_vars/ beside the inventory: the cluster's vars for all, the role's for its group.
+    assert_eq!(vars["lb"]["site_title"], "Test");
+    assert_eq!(vars["web01"]["mpi_slots"], 4);
+    assert_eq!(
+        vars["web03"]["mpi_slots"], 2,
+        "a host var wins over its group's"
+    );
+    assert!(vars["lb"].get("mpi_slots").is_none());
 }

@@ -132,10 +132,17 @@ fn templates_see_the_whole_cluster() {
         &ps[1],
         "/etc/NetworkManager/system-connections/pibake-eth0.nmconnection",
     );
+    // A worker's address is reserved on the head: its interface asks by DHCP, and
+    // keeps asking until the head is up; every node still knows it from the inventory.
     assert!(
-        worker.contains("address1=10.10.0.11/24,10.10.0.1"),
-        "workers route through the head:\n{worker}"
+        worker.contains("method=auto\ndhcp-timeout=2147483647\n") && !worker.contains("address1="),
+        "workers take their reserved address by DHCP:\n{worker}"
     );
+    assert!(
+        dnsmasq.contains("dhcp-host=worker1,10.10.0.11\n"),
+        "{dnsmasq}"
+    );
+    assert!(file(&ps[1], "/etc/hosts").contains("10.10.0.11\tworker1.portable.lan worker1\n"));
     assert!(file(&ps[1], "/etc/auto.pibake-cluster").contains("10.10.0.1:/srv/share/&"));
 }
 
@@ -391,6 +398,14 @@ fn every_rule_names_file_line_and_column() {
                 "extends: base\ninterfaces:\n  eth0: { netwrk: lan }\n",
             )],
             "profiles/worker.yaml:3:11: interfaces.eth0: unknown field `netwrk`",
+        ),
+        (
+            good(NODES, NETS, &a),
+            vec![(
+                "profiles/worker.yaml",
+                "extends: base\ninterfaces:\n  eth0: { default_route: true }\n",
+            )],
+            "profiles/worker.yaml:3:9: eth0: give `network: NAME` (static), `dhcp: true`, or both",
         ),
         (
             good(NODES, NETS, &a),

@@ -148,6 +148,53 @@ fn failed(o: std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A role's packages are written once, into a layer its nodes are built over: every
+/// node's `.img.zst` still expands to its raw image, and its bmap (checksums included)
+/// describes it, as bmaptool checks while it copies the `.zst`.
+#[test]
+fn every_format_of_a_node_built_over_its_role_layer_is_the_same_image() {
+    let s = Setup::new(true, true);
+    ok(s.build(&["--format", "raw", "--format", "zst", "--bmap"]));
+    for node in ["app1", "app2"] {
+        let img = s.work.path().join(format!("out/{node}.img"));
+        let zst = s.work.path().join(format!("out/{node}.img.zst"));
+        let copy = s.work.path().join(format!("{node}.copy"));
+        let bmap = s.work.path().join(format!("out/{node}.img.bmap"));
+        let out = tool("bmaptool")
+            .args(["copy", "--bmap"])
+            .args([&bmap, &zst, &copy])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bmaptool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            fs::read(&copy).unwrap() == fs::read(&img).unwrap(),
+            "{node}: the .zst is not the raw image"
+        );
+        e2fsck_clean(&img, s.f.root_offset);
+        assert_eq!(
+            debugfs(
+                &img,
+                s.f.root_offset,
+                "cat /var/lib/pibake/packages/hello-pibake_1.0-1_arm64.deb"
+            ),
+            s.hello.bytes
+        );
+    }
+    let left: Vec<_> = fs::read_dir(s.work.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pibake-layer"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the layer is removed after the build: {left:?}"
+    );
+}
+
 #[test]
 fn packages_are_resolved_locked_baked_and_kept() {
     let s = Setup::new(true, true);

@@ -558,7 +558,19 @@ pub fn parse_date(s: &str) -> Option<i64> {
         .split(':')
         .map(|x| x.parse().ok())
         .collect::<Option<_>>()?;
-    if hms.len() < 2 || hms.len() > 3 || !(1..=31).contains(&day) {
+    // In range, every field keeps the arithmetic below far from overflow.
+    let (hour, min, sec) = (
+        hms[0],
+        hms.get(1).copied()?,
+        hms.get(2).copied().unwrap_or(0),
+    );
+    if hms.len() > 3
+        || !(1..=31).contains(&day)
+        || !(0..=9999).contains(&year)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&sec)
+    {
         return None;
     }
     let offset = match w.get(4).copied() {
@@ -581,7 +593,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
     let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms.get(2).copied().unwrap_or(0) - offset)
+    Some(days * 86400 + hour * 3600 + min * 60 + sec - offset)
 }
 
 impl Release {

@@ -412,6 +412,18 @@ impl Ext4 {
                 v.push((s, take));
                 left -= take;
             }
+            // The superblock's count said there was room; the groups disagree.
+            if left > 0 {
+                return Err(self.corrupt(
+                    Structure::Superblock,
+                    format!(
+                        "{} free blocks counted, but the groups' descriptors and bitmaps hold \
+                         only {} of the {count} needed (run e2fsck on the image)",
+                        self.sb.free_blocks(),
+                        count - left
+                    ),
+                ));
+            }
             v
         };
         for &(s, l) in &chosen {

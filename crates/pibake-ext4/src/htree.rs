@@ -106,7 +106,7 @@ impl Ext4 {
                 format!(
                     "directory inode {}: htree with {} index levels (large_dir)",
                     dir.ino,
-                    levels + 1
+                    u16::from(levels) + 1
                 ),
             ));
         }

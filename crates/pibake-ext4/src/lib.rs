@@ -528,6 +528,21 @@ impl Ext4 {
             usize::try_from(n)
                 .map_err(|_| Error::unsupported(&self.origin, "file larger than memory"))
         };
+        // The size comes from the inode: a damaged one must not become an allocation of
+        // that size. No file holds more data than the whole filesystem, and a sparse one
+        // that claims more (`truncate -s`) is more than this crate, which reads files
+        // whole, should read.
+        let fs_bytes = self.blocks.count * self.bs as u64;
+        if size > fs_bytes {
+            return Err(Error::unsupported(
+                &self.origin,
+                format!(
+                    "inode {}: {size} bytes, more than the whole filesystem ({fs_bytes} bytes), \
+                     to read into memory",
+                    inode.ino
+                ),
+            ));
+        }
         let mut out = vec![0u8; in_memory(size)?];
         if size == 0 {
             return Ok(out);

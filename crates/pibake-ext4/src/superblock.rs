@@ -166,8 +166,10 @@ impl Superblock {
                 sb.log_groups_per_flex()
             ));
         }
+        // The kernel's bounds (EXT4_MIN_DESC_SIZE_64BIT, EXT4_MAX_DESC_SIZE): a descriptor
+        // never spans blocks, and the smallest block is 1 KiB.
         if sb.has_incompat(INCOMPAT_64BIT)
-            && (sb.desc_size() < 64 || !sb.desc_size().is_power_of_two())
+            && (!(64..=1024).contains(&sb.desc_size()) || !sb.desc_size().is_power_of_two())
         {
             return bad(format!("descriptor size {}", sb.desc_size()));
         }

@@ -56,8 +56,12 @@ impl Format {
         let mut head = [0u8; 6];
         let file = File::open(path).at(path)?;
         let n = file.read_at(&mut head, 0).at(path)?;
-        let head = &head[..n];
-        Ok(if head.starts_with(XZ_MAGIC) {
+        Ok(Format::sniff(&head[..n]))
+    }
+
+    /// Names the format whose magic bytes `head` (a file's first bytes) starts with.
+    pub fn sniff(head: &[u8]) -> Format {
+        if head.starts_with(XZ_MAGIC) {
             Format::Xz
         } else if head.starts_with(ZSTD_MAGIC) {
             Format::Zstd
@@ -67,7 +71,7 @@ impl Format {
             Format::Zip
         } else {
             Format::Raw
-        })
+        }
     }
 }
 
@@ -251,6 +255,66 @@ fn decode_into_cache(path: &Path, format: Format, entry: &Path, progress: bool) 
     result
 }
 
+/// Decodes a base held in memory (`name` names it in errors), with the same checks as a
+/// decode into the cache: the format's integrity check, one `.img` per zip, nothing but
+/// padding after the last stream, not empty. Output past `limit` bytes is an error, so
+/// memory stays bounded whatever the input claims. For small inputs such as tests and
+/// fuzzing; bases on disk go through [`prepare`], which streams into a sparse file.
+pub fn decode_bytes(data: &[u8], name: &Path, limit: u64) -> Result<(Format, Vec<u8>)> {
+    let format = Format::sniff(data);
+    let mut sink = Bounded {
+        out: Vec::new(),
+        limit,
+    };
+    match format {
+        Format::Raw => sink.copy_from(&mut &data[..]).map_err(DecodeError::from),
+        _ => decode(format, io::Cursor::new(data), &mut sink),
+    }
+    .map_err(|e| damaged(name, format, e))?;
+    if sink.out.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: decodes to an empty file, not a disk image",
+            name.display()
+        )));
+    }
+    Ok((format, sink.out))
+}
+
+/// Where [`decode`] puts the decoded stream: a sparse file, or memory.
+trait Sink {
+    /// Appends all of `input`, to its end.
+    fn copy_from(&mut self, input: &mut impl Read) -> Result<(), CopyError>;
+}
+
+impl Sink for SparseWriter<'_> {
+    fn copy_from(&mut self, input: &mut impl Read) -> Result<(), CopyError> {
+        SparseWriter::copy_from(self, input)
+    }
+}
+
+/// The decoded stream in memory, refused once it grows past `limit` bytes.
+struct Bounded {
+    out: Vec<u8>,
+    limit: u64,
+}
+
+impl Sink for Bounded {
+    fn copy_from(&mut self, input: &mut impl Read) -> Result<(), CopyError> {
+        let room = self.limit.saturating_sub(self.out.len() as u64);
+        input
+            .take(room.saturating_add(1))
+            .read_to_end(&mut self.out)
+            .map_err(CopyError::Input)?;
+        if self.out.len() as u64 > self.limit {
+            return Err(CopyError::Output(Error::invalid(format!(
+                "decodes to more than {} bytes",
+                self.limit
+            ))));
+        }
+        Ok(())
+    }
+}
+
 /// An error of the decoder means the download is damaged; say so, naming the file.
 fn damaged(path: &Path, format: Format, e: DecodeError) -> Error {
     match e {
@@ -285,7 +349,7 @@ impl From<CopyError> for DecodeError {
 fn decode(
     format: Format,
     input: impl BufRead + io::Seek,
-    sink: &mut SparseWriter,
+    sink: &mut impl Sink,
 ) -> Result<(), DecodeError> {
     match format {
         Format::Raw => unreachable!("raw images are not decoded"),

@@ -66,7 +66,9 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, Sha256)>> {
     let block: u64 = field(text, "BlockSize")
         .ok_or_else(|| bad("no BlockSize"))?
         .parse()
-        .map_err(|_| bad("BlockSize"))?;
+        .ok()
+        .filter(|&b| b > 0)
+        .ok_or_else(|| bad("BlockSize"))?;
     let mut out = Vec::new();
     for part in text.split("<Range").skip(1) {
         let sum = part
@@ -88,7 +90,13 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<(Range<u64>, Sha256)>> {
             a.trim().parse().map_err(|_| bad(span))?,
             b.trim().parse().map_err(|_| bad(span))?,
         );
-        out.push((a * block..(b + 1) * block, sum));
+        // Blocks `a` to `b` inclusive, as bytes; a range that runs backwards or past
+        // 2^64 bytes describes no image.
+        let bytes = (a <= b)
+            .then(|| Some(a.checked_mul(block)?..b.checked_add(1)?.checked_mul(block)?))
+            .flatten()
+            .ok_or_else(|| bad(span))?;
+        out.push((bytes, sum));
     }
     Ok(out)
 }
@@ -111,6 +119,13 @@ pub fn verify(target: &Path, bmap: &Path) -> Result<u64> {
         .unwrap_or(0);
     let mut checked = 0;
     for (r, sum) in parse(&text, bmap)? {
+        if r.start > size {
+            return Err(Error::invalid(format!(
+                "{}: a range starts at byte {}, past the image size {size} it gives",
+                bmap.display(),
+                r.start
+            )));
+        }
         let r = r.start..r.end.min(size);
         if r.end > len && len != 0 {
             return Err(Error::invalid(format!(

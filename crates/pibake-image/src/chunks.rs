@@ -134,14 +134,62 @@ impl BaseIndex {
     }
 }
 
-/// A node's image: the base with the pages its build wrote.
+/// A node's image: the base, a layer shared with other nodes (if any), and the pages its
+/// own build wrote on top.
 pub struct NodeImage<'a> {
     /// The uncompressed base image.
     pub base: &'a Path,
     /// The base's chunk sums.
     pub index: &'a BaseIndex,
-    /// The pages the build wrote, by page index ([`PAGE`] bytes each).
+    /// Pages the node shares with others, applied to the base once for all of them.
+    pub layer: Option<&'a Layer>,
+    /// The pages the node's build wrote, by page index ([`PAGE`] bytes each), over the
+    /// layer when there is one.
     pub pages: BTreeMap<u64, Box<[u8]>>,
+}
+
+/// Pages that every node of a group shares (a role's `.deb`s, say), applied to the base
+/// once: the base with them is a file of its own (a reflink clone of the base where the
+/// filesystem allows, plus the pages), and the chunks they change are hashed and
+/// compressed once. A node built over the layer then reads, hashes, compresses and
+/// writes only its own pages, and its raw image shares the layer's blocks.
+pub struct Layer {
+    /// The base with the layer's pages; removed when the layer is dropped.
+    pub raw: std::path::PathBuf,
+    /// The chunks the layer changed: their sums and frames.
+    changed: BTreeMap<usize, Changed>,
+}
+
+impl Layer {
+    /// Writes `pages` over a clone of `base` at `raw`, and hashes and compresses (with
+    /// each of `codecs`, in the order every node's outputs use) the chunks they change.
+    pub fn make(
+        base: &Path,
+        index: &BaseIndex,
+        pages: BTreeMap<u64, Box<[u8]>>,
+        codecs: &[Codec],
+        raw: &Path,
+    ) -> Result<Layer> {
+        let image = NodeImage {
+            base,
+            index,
+            layer: None,
+            pages,
+        };
+        let changed = image.changed(codecs)?;
+        let layer = Layer {
+            raw: raw.to_path_buf(),
+            changed,
+        };
+        image.write_raw(raw)?;
+        Ok(layer)
+    }
+}
+
+impl Drop for Layer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.raw);
+    }
 }
 
 /// A chunk the node changed: its sums, and its frames (one per codec asked, in order).
@@ -169,15 +217,30 @@ impl NodeImage<'_> {
         self.pages.len() as u64 * PAGE
     }
 
-    /// Reads, hashes and compresses (with each of `codecs`) every changed chunk, once.
+    /// The file the node's pages go over: the layer's, else the base.
+    fn under(&self) -> &Path {
+        self.layer.map_or(self.base, |l| &l.raw)
+    }
+
+    /// The sums of chunk `i` under the node's pages: the layer's, else the base's.
+    fn under_sums(&self, i: usize) -> &ChunkSums {
+        self.layer
+            .and_then(|l| l.changed.get(&i))
+            .map_or(&self.index.chunks[i], |c| &c.sums)
+    }
+
+    /// Reads, hashes and compresses (with each of `codecs`) every chunk the node's own
+    /// pages changed, once.
     pub fn changed(&self, codecs: &[Codec]) -> Result<BTreeMap<usize, Changed>> {
-        let file = File::open(self.base).at(self.base)?;
+        let under = self.under();
+        let file = File::open(under).at(under)?;
         let pages_per_chunk = CHUNK / PAGE;
         let mut out = BTreeMap::new();
         for i in self.changed_chunks() {
-            let mut buf = read_chunk(&file, self.base, self.index.len, i)?;
+            let mut buf = read_chunk(&file, under, self.index.len, i)?;
             let first = i as u64 * pages_per_chunk;
-            let mut data: Vec<Range<u64>> = self.index.chunks[i]
+            let mut data: Vec<Range<u64>> = self
+                .under_sums(i)
                 .ranges
                 .iter()
                 .map(|(s, e, _)| *s..*e)
@@ -203,16 +266,30 @@ impl NodeImage<'_> {
         Ok(out)
     }
 
-    /// The chunk sums of the whole node image, in order.
-    pub fn all_sums<'s>(&'s self, changed: &'s BTreeMap<usize, Changed>) -> Vec<&'s ChunkSums> {
+    /// Every chunk that differs from the base, the node's own `changed` over the layer's.
+    pub fn differs<'s>(
+        &'s self,
+        changed: &'s BTreeMap<usize, Changed>,
+    ) -> BTreeMap<usize, &'s Changed> {
+        let mut all: BTreeMap<usize, &Changed> = self
+            .layer
+            .map(|l| l.changed.iter().map(|(&i, c)| (i, c)).collect())
+            .unwrap_or_default();
+        all.extend(changed.iter().map(|(&i, c)| (i, c)));
+        all
+    }
+
+    /// The chunk sums of the whole node image, in order, from what `differs` gave.
+    pub fn all_sums<'s>(&'s self, differs: &BTreeMap<usize, &'s Changed>) -> Vec<&'s ChunkSums> {
         (0..self.index.chunks.len())
-            .map(|i| changed.get(&i).map_or(&self.index.chunks[i], |c| &c.sums))
+            .map(|i| differs.get(&i).map_or(&self.index.chunks[i], |c| &c.sums))
             .collect()
     }
 
-    /// The raw image at `out`: a clone (or sparse copy) of the base with the pages on top.
+    /// The raw image at `out`: a clone (or sparse copy) of the layer or the base, with the
+    /// node's pages on top.
     pub fn write_raw(&self, out: &Path) -> Result<()> {
-        clone_or_copy(self.base, out)?;
+        clone_or_copy(self.under(), out)?;
         let file = OpenOptions::new().write(true).open(out).at(out)?;
         for (&p, page) in &self.pages {
             let n = (page.len() as u64).min(self.index.len - p * PAGE) as usize;

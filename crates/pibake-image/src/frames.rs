@@ -73,11 +73,11 @@ impl BaseFrames {
     }
 
     /// Writes `out` for a node image of `chunks` chunks, taking frame `slot` of each
-    /// changed chunk from `changed` and every other frame from the base.
+    /// chunk that differs from the base from `differs` and every other frame from the base.
     pub fn write_node(
         &self,
         chunks: usize,
-        changed: &std::collections::BTreeMap<usize, Changed>,
+        differs: &std::collections::BTreeMap<usize, &Changed>,
         slot: usize,
         out: &Path,
     ) -> Result<()> {
@@ -100,7 +100,7 @@ impl BaseFrames {
         );
         let mut buf = Vec::new();
         for i in 0..chunks {
-            let frame = match changed.get(&i) {
+            let frame = match differs.get(&i) {
                 Some(c) => &c.frames[slot],
                 None => {
                     buf.resize(self.sizes[i] as usize, 0);

@@ -140,6 +140,18 @@ impl Layout {
                 "this looks like a bare filesystem or not a disk image; pass a whole SD-card image",
             ));
         }
+        // No partition can start at sector 0, on top of the table itself; and mbrman 0.6
+        // panics (unwraps) reading a table whose used entries all start there.
+        for (i, entry) in sector0[446..510].chunks_exact(16).enumerate() {
+            let start = u32::from_le_bytes([entry[8], entry[9], entry[10], entry[11]]);
+            if entry[4] != 0 && start == 0 {
+                return Err(Error::invalid(format!(
+                    "{name}: MBR partition {} starts at sector 0, over the partition table",
+                    i + 1
+                ))
+                .with_hint("the partition table is damaged; pibake will not write into it"));
+            }
+        }
         let mbr = mbrman::MBR::read_from(&mut image.clone(), SECTOR as u32)
             .map_err(|e| Error::invalid(format!("{name}: cannot read the MBR: {e}")))?;
         let protective = mbr.iter().any(|(_, p)| p.is_used() && p.sys == 0xEE);
