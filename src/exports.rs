@@ -38,23 +38,22 @@ fn host<'a>(inv: &Inventory, n: &'a Node) -> BTreeMap<&'a str, Value> {
     );
     h.insert("pibake_role", Value::from(n.role.as_str()));
     if !n.addresses.is_empty() {
-        let a: serde_json::Map<String, Value> = n
-            .addresses
-            .iter()
-            .map(|(k, a)| (k.clone(), a.to_string().into()))
-            .collect();
-        h.insert("addresses", a.into());
+        h.insert("addresses", texts(&n.addresses));
     }
     if !n.mac.is_empty() {
-        let m: serde_json::Map<String, Value> = n
-            .mac
-            .iter()
-            .map(|(k, m)| (k.clone(), m.to_string().into()))
-            .collect();
-        h.insert("mac", m.into());
+        h.insert("mac", texts(&n.mac));
     }
     h.extend(n.vars.iter().map(|(k, v)| (k.as_str(), v.clone())));
     h
+}
+
+/// A map of parsed values (addresses, MACs) as a map of their text.
+fn texts<V: std::fmt::Display>(m: &BTreeMap<String, V>) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.to_string().into()))
+            .collect(),
+    )
 }
 
 fn yaml<T: Serialize>(what: &str, value: &T) -> Result<String> {

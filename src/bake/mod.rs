@@ -166,6 +166,9 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let mut all = plans(inv, nodes, report.network.active)?;
     let cache_dir = opts.cache.dir()?;
     let resolved = packages::resolve(inv, &base.raw, &cache_dir, &opts.packages, true)?;
+    if resolved.base_changed {
+        eprintln!("pibake: {}", packages::BASE_CHANGED);
+    }
     resolved.fetch(inv, &cache_dir, &opts.packages)?;
     for p in &mut all {
         p.attach_packages(&resolved);

@@ -99,7 +99,7 @@ fn packages_json(r: &Resolved) -> serde_json::Value {
             )
         })
         .collect();
-    serde_json::json!({ "lock_changed": r.lock_changed, "roles": roles })
+    serde_json::json!({ "lock_changed": r.lock_changed, "base_changed": r.base_changed, "roles": roles })
 }
 
 /// Each role's packages as a person reads them, and the lock's changes.
@@ -119,6 +119,9 @@ fn packages_text(inv: &Inventory, resolved: Option<&Resolved>) -> String {
         }
         return out;
     };
+    if r.base_changed {
+        let _ = writeln!(out, "{}", pibake::packages::BASE_CHANGED);
+    }
     for (role, l) in &r.lock.roles {
         let size: u64 = l.packages.iter().map(|p| p.size).sum();
         let installed: u64 = l.packages.iter().map(|p| p.installed_size).sum();

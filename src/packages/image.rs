@@ -167,6 +167,12 @@ fn names_in(root: &Ext4, dir: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// SHA-256 of the base's `/var/lib/dpkg/status`: what a lock's closures were resolved
+/// against (see `lock::Lock::installed`).
+pub fn installed_sha256(root: &Ext4) -> Result<pibake_image::digest::Sha256> {
+    Ok(pibake_image::digest::Sha256::of(&root.read(STATUS)?))
+}
+
 fn text_of(root: &Ext4, path: &str) -> Result<String> {
     String::from_utf8(root.read(path)?)
         .map_err(|_| Error::invalid(format!("the base image's {path} is not UTF-8 text")))

@@ -90,9 +90,14 @@ pub struct RoleLock {
     pub packages: Vec<Locked>,
 }
 
-/// The whole lock: role name -> its packages.
+/// The whole lock: role name -> its packages, and what the base had installed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lock {
+    /// SHA-256 of the base's `/var/lib/dpkg/status` the roles were resolved against: a
+    /// closure resolved against one installed set may not install on another (a newer
+    /// base with newer libraries), so a base whose status differs resolves every role
+    /// again. None in locks written before it was recorded (kept as they are).
+    pub installed: Option<Sha256>,
     /// Per role.
     pub roles: BTreeMap<String, RoleLock>,
 }
@@ -101,6 +106,8 @@ pub struct Lock {
 #[serde(deny_unknown_fields)]
 struct LockText {
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    installed_sha256: Option<String>,
     roles: BTreeMap<String, RoleText>,
 }
 
@@ -151,6 +158,16 @@ impl Lock {
                     "build with the pibake that wrote it, or delete the file to resolve again",
                 ));
         }
+        let installed = text
+            .installed_sha256
+            .map(|t| {
+                t.parse::<Sha256>().map_err(|e| {
+                    source
+                        .error_at("installed_sha256", &e.to_string())
+                        .with_hint("the lock is written by pibake; delete the line to keep the lock, or the file to resolve again")
+                })
+            })
+            .transpose()?;
         let mut roles = BTreeMap::new();
         for (role, r) in text.roles {
             let mut packages = Vec::new();
@@ -191,13 +208,14 @@ impl Lock {
             requests.sort();
             roles.insert(role, RoleLock { requests, packages });
         }
-        Ok(Lock { roles })
+        Ok(Lock { installed, roles })
     }
 
     /// The lock as its file's text.
     pub fn to_text(&self) -> Result<String> {
         let text = LockText {
             version: 1,
+            installed_sha256: self.installed.map(|d| d.to_string()),
             roles: self
                 .roles
                 .iter()

@@ -61,7 +61,13 @@ pub struct Resolved {
     pub changes: BTreeMap<String, Vec<String>>,
     /// Whether [`Resolved::lock`] differs from the file on disk.
     pub lock_changed: bool,
+    /// Whether the base's installed set differs from the one the lock was resolved
+    /// against, so that every role was resolved again.
+    pub base_changed: bool,
 }
+
+/// Said by `plan` and `build` when the base's installed set changed under the lock.
+pub const BASE_CHANGED: &str = "the base image's installed packages differ from those pibake.lock was resolved against: every role is resolved again";
 
 impl Resolved {
     /// The closure one role's nodes get (empty when the role asks for no packages).
@@ -121,8 +127,15 @@ pub fn resolve(
     let path = Lock::path(&inv.dir);
     let old = Lock::read(&path)?;
     let roles = wanted_roles(inv);
+    let installed = if roles.is_empty() {
+        None
+    } else {
+        Some(image::installed_sha256(&open_root(base_raw)?)?)
+    };
+    let base_changed = matches!((old.installed, installed), (Some(a), Some(b)) if a != b);
     let stale = |role: &str, requests: &[String]| match old.roles.get(role) {
         None => true,
+        _ if base_changed => true,
         Some(l) if l.requests != requests => true,
         Some(l) => match &settings.update {
             Update::Nothing => false,
@@ -135,7 +148,10 @@ pub fn resolve(
         .filter(|(role, req)| stale(role, req))
         .map(|(role, _)| role)
         .collect();
-    let mut lock = Lock::default();
+    let mut lock = Lock {
+        installed,
+        roles: BTreeMap::new(),
+    };
     for (role, l) in &old.roles {
         if roles.contains_key(role) && !todo.contains(&role) {
             lock.roles.insert(role.clone(), l.clone());
@@ -217,6 +233,7 @@ pub fn resolve(
         lock,
         changes,
         lock_changed,
+        base_changed,
     })
 }
 

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::{
-    Fixture, Release, e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok, tool,
+    Fixture, Release, bmaptool_copy, e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok,
+    tool,
 };
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::inventory::Inventory;
@@ -464,23 +465,8 @@ fn bmaps_and_the_manifest_check_out_with_independent_tools() {
         // bmaptool copies with the bmap, checking every range's checksum.
         let bmap = b.image.with_extension("img.bmap");
         let copy = work.path().join(format!("{}.bmaptool.img", b.node));
-        let out = tool("bmaptool")
-            .args([
-                "copy",
-                "--bmap",
-                bmap.to_str().unwrap(),
-                b.image.to_str().unwrap(),
-                copy.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
         assert!(
-            out.status.success(),
-            "bmaptool: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            fs::read(&copy).unwrap() == fs::read(&b.image).unwrap(),
+            bmaptool_copy(&bmap, &b.image, &copy) == fs::read(&b.image).unwrap(),
             "bmaptool's copy differs"
         );
     }
@@ -660,23 +646,8 @@ fn a_bmap_comes_with_compressed_only_outputs() {
     let bmap = opts.out.join("lb.img.bmap");
     assert!(built[0].files.contains(&bmap), "{:?}", built[0].files);
     let copy = work.path().join("copy.img");
-    let out = tool("bmaptool")
-        .args([
-            "copy",
-            "--bmap",
-            bmap.to_str().unwrap(),
-            xz.to_str().unwrap(),
-            copy.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
     assert!(
-        out.status.success(),
-        "bmaptool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        fs::read(&copy).unwrap() == fs::read(&raw[0].image).unwrap(),
+        bmaptool_copy(&bmap, xz, &copy) == fs::read(&raw[0].image).unwrap(),
         "bmaptool's copy of the .img.xz differs from the raw image"
     );
 }

@@ -733,3 +733,19 @@ pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
     fs::write(&path, text).expect("write cluster");
     path
 }
+
+/// The image bmaptool writes to `dest` from `image` (raw or compressed) with `bmap`,
+/// checking every range's checksum as it copies; a failure is the test's.
+pub fn bmaptool_copy(bmap: &Path, image: &Path, dest: &Path) -> Vec<u8> {
+    let out = tool("bmaptool")
+        .args(["copy", "--bmap"])
+        .args([bmap, image, dest])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bmaptool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dest).unwrap()
+}

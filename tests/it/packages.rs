@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::aptrepo::{self, Deb};
-use crate::common::{Fixture, Release, e2fsck_clean, pibake, pibake_ok, test_key, tool};
+use crate::common::{
+    Fixture, Release, bmaptool_copy, e2fsck_clean, pibake, pibake_ok, test_key, tool,
+};
 use crate::httpd::Httpd;
 
 const STEP: &str = "/usr/local/lib/pibake/firstboot.d/10-packages.sh";
@@ -160,18 +162,8 @@ fn every_format_of_a_node_built_over_its_role_layer_is_the_same_image() {
         let zst = s.work.path().join(format!("out/{node}.img.zst"));
         let copy = s.work.path().join(format!("{node}.copy"));
         let bmap = s.work.path().join(format!("out/{node}.img.bmap"));
-        let out = tool("bmaptool")
-            .args(["copy", "--bmap"])
-            .args([&bmap, &zst, &copy])
-            .output()
-            .unwrap();
         assert!(
-            out.status.success(),
-            "bmaptool: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            fs::read(&copy).unwrap() == fs::read(&img).unwrap(),
+            bmaptool_copy(&bmap, &zst, &copy) == fs::read(&img).unwrap(),
             "{node}: the .zst is not the raw image"
         );
         e2fsck_clean(&img, s.f.root_offset);
@@ -404,4 +396,70 @@ fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
         "{err}"
     );
     assert!(!work.path().join("out/app1.img").exists());
+}
+
+/// A lock holds for the base it was resolved against: a base whose installed set
+/// differs (here, one that already has the library) resolves every role again, and says
+/// so; a lock from before the base was recorded is kept as it is.
+#[test]
+fn a_base_with_other_installed_packages_resolves_the_lock_again() {
+    let s = Setup::new(true, true);
+    ok(s.build(&[]));
+    let lock_path = s.work.path().join("pibake.lock");
+    let lock = fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("installed_sha256: "), "{lock}");
+    assert!(lock.contains("name: libpibake1"));
+
+    // Written before the base was recorded: kept, and the digest is added.
+    let old: String = lock
+        .lines()
+        .filter(|l| !l.starts_with("installed_sha256:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&lock_path, &old).unwrap();
+    let o = s.build(&[]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("resolved again"));
+    ok(o);
+    assert_eq!(fs::read_to_string(&lock_path).unwrap(), lock);
+
+    // The base now has the library installed: the closure no longer carries it.
+    let dir = tempfile::tempdir().unwrap();
+    let status = dir.path().join("status");
+    let had = tool("debugfs")
+        .args(["-R", "cat /var/lib/dpkg/status", &s.f.ext4_target()])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut text = String::from_utf8(had).unwrap();
+    text.push_str("Package: libpibake1\nStatus: install ok installed\nArchitecture: arm64\nVersion: 1.0-1\n\n");
+    fs::write(&status, text).unwrap();
+    let script = dir.path().join("cmds");
+    fs::write(
+        &script,
+        format!(
+            "rm /var/lib/dpkg/status\nwrite {} /var/lib/dpkg/status\n",
+            status.display()
+        ),
+    )
+    .unwrap();
+    let out = tool("debugfs")
+        .args(["-w", "-f", script.to_str().unwrap(), &s.f.ext4_target()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    s.f.assert_clean();
+    let o = s.build(&[]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("every role is resolved again"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(o);
+    let again = fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        !again.contains("name: libpibake1"),
+        "installed now:\n{again}"
+    );
+    assert!(again.contains("name: hello-pibake"));
+    assert_ne!(again, lock);
 }
