@@ -99,7 +99,7 @@ fn packages_json(r: &Resolved) -> serde_json::Value {
             )
         })
         .collect();
-    serde_json::json!({ "lock_changed": r.lock_changed, "base_changed": r.base_changed, "roles": roles })
+    serde_json::json!({ "lock_changed": r.lock_changed, "base_changed": r.base_changed, "roles": roles, "removed_roles": r.removed })
 }
 
 /// Each role's packages as a person reads them, and the lock's changes.
@@ -150,6 +150,15 @@ fn packages_text(inv: &Inventory, resolved: Option<&Resolved>) -> String {
             );
         }
         for c in changes {
+            let _ = writeln!(out, "  lock {c}");
+        }
+    }
+    for (role, lines) in &r.removed {
+        let _ = writeln!(
+            out,
+            "role {role}: asks for no packages now; pibake.lock would drop its entry"
+        );
+        for c in lines {
             let _ = writeln!(out, "  lock {c}");
         }
     }

@@ -64,6 +64,9 @@ pub struct Resolved {
     /// Whether the base's installed set differs from the one the lock was resolved
     /// against, so that every role was resolved again.
     pub base_changed: bool,
+    /// Roles in the lock on disk that no longer ask for packages (their entry goes),
+    /// with the lines of what the lock drops.
+    pub removed: BTreeMap<String, Vec<String>>,
 }
 
 /// Said by `plan` and `build` when the base's installed set changed under the lock.
@@ -225,6 +228,17 @@ pub fn resolve(
     for (role, r) in &lock.roles {
         changes.insert(role.clone(), lock::diff(old.roles.get(role), r));
     }
+    // Roles the lock has but the cluster no longer asks packages for: dropped from it.
+    let empty = RoleLock {
+        requests: Vec::new(),
+        packages: Vec::new(),
+    };
+    let removed = old
+        .roles
+        .iter()
+        .filter(|(role, _)| !lock.roles.contains_key(*role))
+        .map(|(role, l)| (role.clone(), lock::diff(Some(l), &empty)))
+        .collect();
     let lock_changed = lock != old;
     if write_lock && lock_changed {
         lock.write(&path)?;
@@ -234,6 +248,7 @@ pub fn resolve(
         changes,
         lock_changed,
         base_changed,
+        removed,
     })
 }
 

@@ -296,6 +296,20 @@ fn packages_are_resolved_locked_baked_and_kept() {
         newer.bytes
     );
     e2fsck_clean(&img, s.f.root_offset);
+
+    // A role that no longer asks for packages: the plan says its entry goes.
+    fs::write(
+        s.work.path().join("profiles/app.yaml"),
+        "description: no packages\n",
+    )
+    .unwrap();
+    let plan = pibake_ok(&["--cache-dir", &cache, "plan", cluster.to_str().unwrap()]);
+    assert!(
+        plan.contains("role app: asks for no packages now; pibake.lock would drop its entry")
+            && plan.contains("lock - hello-pibake:arm64 1.1-1")
+            && plan.contains("lock - libpibake1:arm64 1.0-1"),
+        "{plan}"
+    );
 }
 
 #[test]
