@@ -97,6 +97,21 @@ fn refuses_overlapping_partitions() {
     assert!(e.contains("partitions 1") && e.contains(" and 2"), "{e}");
 }
 
+/// An extended partition (whose chain of logical partitions mbrman sums unchecked) is
+/// refused before it is read: Raspberry Pi OS images have primary partitions only.
+#[test]
+fn refuses_an_extended_partition() {
+    let f = Fixture::new(Release::Bookworm);
+    // Partition 2's type byte is at 446 + 16 + 4.
+    patch(&f.image, 446 + 16 + 4, &[0x05]);
+    let e = error_of(&f.image);
+    assert!(
+        e.contains("partition 2 is an extended partition (type 0x05)"),
+        "{e}"
+    );
+    assert!(e.contains("primary partitions"), "{e}");
+}
+
 #[test]
 fn refuses_a_partition_past_the_end_of_the_file() {
     let f = Fixture::new(Release::Bookworm);

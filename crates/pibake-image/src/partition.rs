@@ -141,8 +141,19 @@ impl Layout {
             ));
         }
         // No partition can start at sector 0, on top of the table itself; and mbrman 0.6
-        // panics (unwraps) reading a table whose used entries all start there.
+        // panics (unwraps) reading a table whose used entries all start there. Nor does it
+        // check the sums of its chain of logical partitions (an overflow: a panic in a
+        // checked build, a wrong start otherwise), and Raspberry Pi OS images have only
+        // primary partitions: an extended partition is refused before mbrman reads it.
         for (i, entry) in sector0[446..510].chunks_exact(16).enumerate() {
+            if matches!(entry[4], 0x05 | 0x0F | 0x85) {
+                return Err(Error::unsupported(format!(
+                    "{name}: MBR partition {} is an extended partition (type {:#04x}); pibake reads primary partitions only",
+                    i + 1,
+                    entry[4]
+                ))
+                .with_hint("Raspberry Pi OS images have two primary partitions (boot and root); pass one of those"));
+            }
             let start = u32::from_le_bytes([entry[8], entry[9], entry[10], entry[11]]);
             if entry[4] != 0 && start == 0 {
                 return Err(Error::invalid(format!(
