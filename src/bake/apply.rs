@@ -39,10 +39,7 @@ pub fn apply(
     };
     let partuuid = |id: u32| format!("PARTUUID={id:08x}-");
 
-    let root = layout.root();
-    let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
-    let time = time.unwrap_or_else(|| fs_time(&fs));
-    fs.set_time(Time::from_secs(time));
+    let (mut fs, time) = open_root(whole, &layout, time)?;
     apply_root(&mut fs, node, report, time)?;
     if let Some((old, new)) = renamed {
         replace_in(&mut fs, "/etc/fstab", &partuuid(old), &partuuid(new))?;
@@ -70,8 +67,14 @@ fn disk_id(inv: &Inventory, node: &str) -> u32 {
     u32::from_le_bytes([h[0], h[1], h[2], h[3]]).max(1)
 }
 
-fn fs_time(fs: &Ext4) -> i64 {
-    fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0)
+/// The image's root filesystem for writing, its clock set to the build's time (`time`,
+/// else the root directory's own mtime, so rebuilds agree); with that time.
+fn open_root(whole: &Region, layout: &Layout, time: Option<i64>) -> Result<(Ext4, i64)> {
+    let root = layout.root();
+    let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
+    let time = time.unwrap_or_else(|| fs.stat("/").map(|s| s.mtime.secs).unwrap_or(0));
+    fs.set_time(Time::from_secs(time));
+    Ok((fs, time))
 }
 
 /// Rewrites a text file of the root in place, keeping its mode and owner.
@@ -177,11 +180,7 @@ pub fn packages_layer(
     store: &Store,
     time: Option<i64>,
 ) -> Result<()> {
-    let layout = Layout::read(whole)?;
-    let root = layout.root();
-    let mut fs = Ext4::open_rw(whole.sub(root.start, root.size)?)?;
-    let time = time.unwrap_or_else(|| fs_time(&fs));
-    fs.set_time(Time::from_secs(time));
+    let (mut fs, _) = open_root(whole, &Layout::read(whole)?, time)?;
     fs.mkdir_p(PACKAGES_DIR, &DIR)?;
     let mut order = String::new();
     for p in list {
