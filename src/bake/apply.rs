@@ -11,8 +11,7 @@ use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
 use crate::packages::cache::Store;
-use crate::packages::lock::Locked;
-use crate::plan::{ConfigEdit, PACKAGES_DIR, Plan};
+use crate::plan::{ConfigEdit, PACKAGES_DIR, Plan, role_wide};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
@@ -148,8 +147,7 @@ fn plan_files(fs: &mut Ext4, c: &Ctx) -> Result<()> {
         fs.mkdir_p(&d.path, &Meta::new(d.mode, d.uid, d.gid))?;
     }
     for f in &plan.files {
-        fs.mkdir_p(parent(&f.path), &DIR)?;
-        fs.write_file(&f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
+        write_unless_same(fs, &f.path, &f.content, &Meta::new(f.mode, f.uid, f.gid))?;
     }
     for l in &plan.symlinks {
         fs.mkdir_p(parent(&l.path), &DIR)?;
@@ -171,19 +169,19 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     )?)
 }
 
-/// Writes a role's packages into the root of `whole` (an overlay of the base that
-/// becomes the role's layer), with the order first boot installs them in (see
-/// `plan::render`). The cache verified every file when the build fetched it.
-pub fn packages_layer(
-    whole: &Region,
-    list: &[Locked],
-    store: &Store,
-    time: Option<i64>,
-) -> Result<()> {
+/// Writes what every node of a role shares into the root of `whole` (an overlay of the
+/// base that becomes the role's layer): its packages, with the order first boot installs
+/// them in (see `plan::render`), its first-boot work and its units. `plan` is any node's
+/// of the role; those parts come from the role's profile alone, so every node's plan
+/// has them alike, and the node's own build finds them already written (see
+/// `write_unless_same`). Without them in the layer each node would write its own copy,
+/// and hash and compress the layer's chunks they land in. The cache verified every
+/// package when the build fetched it.
+pub fn role_layer(whole: &Region, plan: &Plan, store: &Store, time: Option<i64>) -> Result<()> {
     let (mut fs, _) = open_root(whole, &Layout::read(whole)?, time)?;
     fs.mkdir_p(PACKAGES_DIR, &DIR)?;
     let mut order = String::new();
-    for p in list {
+    for p in &plan.packages {
         let path = store.path(&p.sha256);
         let bytes = std::fs::read(&path).at(&path)?;
         if bytes.len() as u64 != p.size {
@@ -209,7 +207,34 @@ pub fn packages_layer(
         order.as_bytes(),
         &Meta::new(0o644, 0, 0),
     )?;
+    for f in plan.files.iter().filter(|f| role_wide(&f.path)) {
+        write_unless_same(
+            &mut fs,
+            &f.path,
+            &f.content,
+            &Meta::new(f.mode, f.uid, f.gid),
+        )?;
+    }
+    switch_units(&mut fs, plan)?;
     Ok(fs.commit()?)
+}
+
+/// Writes a file unless the root already holds it exactly so (the role's layer wrote
+/// it, or the base ships it): an identical rewrite would only move its blocks, and each
+/// page a node touches is one its image must hash, compress and write.
+fn write_unless_same(fs: &mut Ext4, path: &str, content: &[u8], meta: &Meta) -> Result<()> {
+    if let Some(st) = fs.try_stat(path)? {
+        let same = st.kind == Kind::File
+            && (st.mode, st.uid, st.gid) == (meta.mode & 0o7777, meta.uid, meta.gid)
+            && st.size == content.len() as u64
+            && meta.mtime.is_none_or(|t| t == st.mtime)
+            && fs.read(path)? == content;
+        if same {
+            return Ok(());
+        }
+    }
+    fs.mkdir_p(parent(path), &DIR)?;
+    Ok(fs.write_file(path, content, meta)?)
 }
 
 /// Trixie: keep cloud-init from replacing the baked network, hostname and keys.
@@ -225,10 +250,14 @@ fn cloud_init(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     )?)
 }
 
+/// The node's units (see `switch_units`).
+fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    switch_units(fs, c.node.plan)
+}
+
 /// Units enabled, disabled and masked offline; those a first-boot package brings are
 /// listed to be enabled after the install.
-fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
-    let plan = c.node.plan;
+fn switch_units(fs: &mut Ext4, plan: &Plan) -> Result<()> {
     let mut deferred = Vec::new();
     for u in &plan.services.enable {
         if !systemd::enable(fs, u)? {
@@ -256,12 +285,12 @@ fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
         ))
         .with_hint("add the package that ships them to the profile's `packages:`"));
     }
-    fs.mkdir_p(parent(ENABLE_AFTER_INSTALL), &DIR)?;
-    Ok(fs.write_file(
+    write_unless_same(
+        fs,
         ENABLE_AFTER_INSTALL,
         format!("{}\n", deferred.join("\n")).as_bytes(),
         &Meta::new(0o644, 0, 0),
-    )?)
+    )
 }
 
 /// Replaces pibake's block in a file (or appends it), never duplicating it.

@@ -527,7 +527,7 @@ fn role_layers<'p>(
             continue;
         }
         let (whole, overlay) = Region::overlay(base)?;
-        apply::packages_layer(&whole, &p.packages, store, opts.time)?;
+        apply::role_layer(&whole, p, store, opts.time)?;
         drop(whole);
         let layer = Layer::make(
             base,

@@ -75,8 +75,12 @@ fn link(fs: &mut Ext4, path: &str, target: &str) -> Result<()> {
     if let Some((dir, _)) = path.rsplit_once('/') {
         fs.mkdir_p(dir, &Meta::new(0o755, 0, 0))?;
     }
-    // stat, not exists: a dangling link in the way is replaced too.
-    if fs.try_stat(path)?.is_some() {
+    // stat, not exists: a dangling link in the way is replaced too; the same link is
+    // left as it is (enabling twice writes nothing).
+    if let Some(st) = fs.try_stat(path)? {
+        if st.kind == Kind::Symlink && st.target.as_deref() == Some(target) {
+            return Ok(());
+        }
         fs.remove(path)?;
     }
     Ok(fs.symlink(path, target, &Meta::new(0o777, 0, 0))?)

@@ -115,53 +115,6 @@ impl Cmdline {
         self.tokens.retain(|t| !same_name(name_of(t), key));
     }
 
-    /// Adds `item` to a comma list such as `modules-load=dwc2,g_ether`.
-    ///
-    /// An item already in the list is left alone, so the edit is idempotent; a missing
-    /// parameter is appended as `key=item`. Repeated occurrences of `key` are merged into
-    /// the first one (items in order, without duplicates): systemd collects the items of
-    /// every `modules-load=`, so merging keeps the meaning and leaves one place to read.
-    pub fn add_list_item(&mut self, key: &str, item: &str) -> Result<()> {
-        check_name(key)?;
-        check_list_item(item)?;
-        let Some(first) = self.position(key) else {
-            self.tokens.push(format!("{key}={item}"));
-            return Ok(());
-        };
-        let mut items: Vec<String> = Vec::new();
-        let occurrences = self.tokens.iter().filter(|t| same_name(name_of(t), key));
-        for x in occurrences
-            .flat_map(|t| list_items(t))
-            .chain([item.to_string()])
-        {
-            if !items.contains(&x) {
-                items.push(x);
-            }
-        }
-        let written = name_of(&self.tokens[first]).to_string();
-        self.tokens[first] = format!("{written}={}", items.join(","));
-        self.remove_after(first, key);
-        Ok(())
-    }
-
-    /// Removes `item` from every `key` list that holds it, and removes a parameter whose
-    /// list that leaves empty (an empty `modules-load=` would only confuse a reader).
-    pub fn remove_list_item(&mut self, key: &str, item: &str) {
-        let mut kept = Vec::with_capacity(self.tokens.len());
-        for token in std::mem::take(&mut self.tokens) {
-            let items = list_items(&token);
-            if !same_name(name_of(&token), key) || !items.iter().any(|x| x == item) {
-                kept.push(token);
-                continue;
-            }
-            let rest: Vec<String> = items.into_iter().filter(|x| x != item).collect();
-            if !rest.is_empty() {
-                kept.push(format!("{}={}", name_of(&token), rest.join(",")));
-            }
-        }
-        self.tokens = kept;
-    }
-
     fn position(&self, key: &str) -> Option<usize> {
         self.tokens.iter().position(|t| same_name(name_of(t), key))
     }
@@ -214,18 +167,6 @@ fn same_name(a: &str, b: &str) -> bool {
             .all(|(x, y)| x == y || matches!((x, y), (b'-', b'_') | (b'_', b'-')))
 }
 
-/// The non-empty items of a token's comma-separated value.
-fn list_items(token: &str) -> Vec<String> {
-    token
-        .split_once('=')
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-        .split(',')
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// Rejects text that would break the single line or be split into several parameters.
 fn check_token(what: &str, text: &str) -> Result<()> {
     if text.is_empty() {
@@ -249,17 +190,6 @@ fn check_name(key: &str) -> Result<()> {
         return Err(
             Error::invalid(format!("cmdline.txt: parameter name '{key}' contains '='"))
                 .with_hint("give the name and the value separately"),
-        );
-    }
-    Ok(())
-}
-
-fn check_list_item(item: &str) -> Result<()> {
-    check_token("list item", item)?;
-    if item.contains(',') {
-        return Err(
-            Error::invalid(format!("cmdline.txt: list item '{item}' contains ','"))
-                .with_hint("add one item at a time"),
         );
     }
     Ok(())
@@ -308,8 +238,7 @@ mod tests {
 
     /// The Cluster HAT node edits plus the k3s/Docker memory cgroup switches.
     fn cluster_edits(c: &mut Cmdline) {
-        c.add_list_item("modules-load", "dwc2").unwrap();
-        c.add_list_item("modules-load", "g_ether").unwrap();
+        c.set("modules-load", "dwc2,g_ether").unwrap();
         c.set("cgroup_memory", "1").unwrap();
         c.set("cgroup_enable", "memory").unwrap();
     }
@@ -362,8 +291,7 @@ mod tests {
             let mut c = parse(text);
             cluster_edits(&mut c);
             c.add_flag("splash").unwrap();
-            c.remove_list_item("modules-load", "g_ether");
-            c.remove_list_item("modules-load", "dwc2");
+            c.remove("modules-load");
             c.remove("cgroup_memory");
             c.remove("cgroup-enable");
             c.remove("splash");
@@ -386,14 +314,14 @@ mod tests {
     #[test]
     fn dash_and_underscore_match_but_the_file_spelling_is_kept() {
         let mut c = parse("rootwait modules_load=dwc2\n");
-        c.add_list_item("modules-load", "g_ether").unwrap();
+        c.set("modules-load", "dwc2,g_ether").unwrap();
         assert_eq!(c.render(), "rootwait modules_load=dwc2,g_ether\n");
         assert_eq!(c.get("modules-load"), Some(Some("dwc2,g_ether")));
-        c.set("modules-load", "dwc2").unwrap();
-        assert_eq!(c.render(), "rootwait modules_load=dwc2\n");
         // Values are not names: an underscore there is a different value.
-        c.remove_list_item("modules_load", "dwc-2");
-        assert_eq!(c.render(), "rootwait modules_load=dwc2\n");
+        c.set("modules_load", "dwc_2").unwrap();
+        assert_eq!(c.get("modules-load"), Some(Some("dwc_2")));
+        c.remove("modules-load");
+        assert_eq!(c.render(), "rootwait\n");
     }
 
     #[test]
@@ -410,30 +338,6 @@ mod tests {
             3
         );
         assert_eq!(c.tokens().iter().filter(|t| *t == "quiet").count(), 1);
-    }
-
-    #[test]
-    fn repeated_lists_are_merged_into_the_first() {
-        let mut c = parse("modules-load=dwc2 rootwait modules_load=g_ether,dwc2\n");
-        c.add_list_item("modules-load", "libcomposite").unwrap();
-        assert_eq!(
-            c.render(),
-            "modules-load=dwc2,g_ether,libcomposite rootwait\n"
-        );
-        let mut c = parse("a=x,y rootwait a=y,z a\n");
-        c.remove_list_item("a", "y");
-        assert_eq!(c.render(), "a=x rootwait a=z a\n");
-    }
-
-    #[test]
-    fn a_flag_becomes_a_list_and_an_emptied_list_disappears() {
-        let mut c = parse("quiet modules-load\n");
-        c.add_list_item("modules-load", "dwc2").unwrap();
-        assert_eq!(c.render(), "quiet modules-load=dwc2\n");
-        c.remove_list_item("modules-load", "dwc2");
-        assert_eq!(c.render(), "quiet\n");
-        c.remove_list_item("absent", "x");
-        assert_eq!(c.render(), "quiet\n");
     }
 
     #[test]
@@ -522,8 +426,6 @@ mod tests {
         assert!(err.contains("carriage return"), "{err}");
         let err = message(c.add_flag("\"quiet\""));
         assert!(err.contains("double quote"), "{err}");
-        let err = message(c.add_list_item("modules-load", "dwc2,g_ether"));
-        assert!(err.contains("','"), "{err}");
         let err = message(c.add_flag(""));
         assert!(err.contains("empty"), "{err}");
         assert_eq!(c.render(), STOCK[0].1, "failed edits change nothing");

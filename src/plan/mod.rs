@@ -12,7 +12,7 @@ pub mod render;
 pub mod template;
 mod text;
 
-pub use render::PACKAGES_DIR;
+pub use render::{PACKAGES_DIR, role_wide};
 pub use text::human;
 
 use std::collections::BTreeMap;

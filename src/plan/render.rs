@@ -374,6 +374,18 @@ fn config_edits(c: &ConfigDef, section: &str, out: &mut Vec<ConfigEdit>) {
 /// owns the markers: a step that succeeds is marked done and never runs again; one that
 /// fails stops the run (later steps may need it), is logged, and is retried on the next
 /// boot; the unit stops running once every step is done.
+/// Whether a planned file is first-boot work (`firstboot` below): made from the role's
+/// profile alone, so the same in every node of the role, and written once into the
+/// role's layer when it has one.
+pub fn role_wide(path: &str) -> bool {
+    path == FIRSTBOOT_RUNNER
+        || path == format!("/etc/systemd/system/{FIRSTBOOT_UNIT}")
+        || [FIRSTBOOT_STEPS, DEB_DIR].iter().any(|d| {
+            path.strip_prefix(d)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
 fn firstboot(
     inv: &Inventory,
     def: &crate::inventory::schema::ProfileFile,

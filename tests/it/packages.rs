@@ -187,6 +187,40 @@ fn every_format_of_a_node_built_over_its_role_layer_is_the_same_image() {
     );
 }
 
+/// What a role's nodes share (packages, first-boot work, units) is in the layer, so a
+/// node over it writes no more pages of its own than the same node without packages.
+#[test]
+fn a_node_over_its_role_layer_writes_only_its_own_pages() {
+    let s = Setup::new(true, true);
+    let changed = |o: std::process::Output| -> Vec<u64> {
+        let built: serde_json::Value = serde_json::from_str(&ok(o)).unwrap();
+        built
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["bytes_changed"].as_u64().unwrap())
+            .collect()
+    };
+    let file = cluster(s.work.path(), &s.f.image, "");
+    let with = changed(build_in(s.work.path(), &file, &["--json"]));
+    let text = debugfs(
+        &s.work.path().join("out/app1.img"),
+        s.f.root_offset,
+        &format!("cat {STEP}"),
+    );
+    assert!(!text.is_empty(), "the packages step is in the node's image");
+    fs::write(
+        s.work.path().join("profiles/app.yaml"),
+        "install_recommends: false\n",
+    )
+    .unwrap();
+    let without = changed(build_in(s.work.path(), &file, &["--json"]));
+    assert_eq!(with.len(), 2);
+    for (w, wo) in with.iter().zip(&without) {
+        assert!(w <= wo, "with packages {w} bytes, without {wo}");
+    }
+}
+
 #[test]
 fn packages_are_resolved_locked_baked_and_kept() {
     let s = Setup::new(true, true);
