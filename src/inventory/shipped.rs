@@ -30,6 +30,7 @@ pub const PROFILES: &[(&str, &str)] = &[
         include_str!("../../profiles/container-worker.yaml"),
     ),
     ("head", include_str!("../../profiles/head.yaml")),
+    ("mpi-node", include_str!("../../profiles/mpi-node.yaml")),
     (
         "portable-head",
         include_str!("../../profiles/portable-head.yaml"),
@@ -38,6 +39,7 @@ pub const PROFILES: &[(&str, &str)] = &[
         "portable-worker",
         include_str!("../../profiles/portable-worker.yaml"),
     ),
+    ("swarm-node", include_str!("../../profiles/swarm-node.yaml")),
     ("web-head", include_str!("../../profiles/web-head.yaml")),
     ("web-worker", include_str!("../../profiles/web-worker.yaml")),
     ("worker", include_str!("../../profiles/worker.yaml")),
@@ -72,6 +74,22 @@ pub const OVERLAYS: &[(&str, &str)] = &[
         include_str!("../../overlays/clusterhat-controller/etc/sysctl.d/90-pibake-forward.conf"),
     ),
     (
+        "overlays/mpi-node/etc/openmpi/openmpi-default-hostfile.hbs",
+        include_str!("../../overlays/mpi-node/etc/openmpi/openmpi-default-hostfile.hbs"),
+    ),
+    (
+        "overlays/mpi-node/etc/openmpi/openmpi-mca-params.conf.hbs",
+        include_str!("../../overlays/mpi-node/etc/openmpi/openmpi-mca-params.conf.hbs"),
+    ),
+    (
+        "overlays/mpi-node/usr/local/share/teaching-mpi/hello.py",
+        include_str!("../../overlays/mpi-node/usr/local/share/teaching-mpi/hello.py"),
+    ),
+    (
+        "overlays/mpi-node/usr/local/share/teaching-mpi/merge_sort.py",
+        include_str!("../../overlays/mpi-node/usr/local/share/teaching-mpi/merge_sort.py"),
+    ),
+    (
         "overlays/portable-head/etc/dnsmasq.d/pibake-cluster.conf.hbs",
         include_str!("../../overlays/portable-head/etc/dnsmasq.d/pibake-cluster.conf.hbs"),
     ),
@@ -98,6 +116,18 @@ pub const OVERLAYS: &[(&str, &str)] = &[
     (
         "overlays/portable-worker/etc/auto.pibake-cluster.hbs",
         include_str!("../../overlays/portable-worker/etc/auto.pibake-cluster.hbs"),
+    ),
+    (
+        "overlays/swarm/etc/pibake/swarm.env.hbs",
+        include_str!("../../overlays/swarm/etc/pibake/swarm.env.hbs"),
+    ),
+    (
+        "overlays/swarm/etc/systemd/system/pibake-swarm.service",
+        include_str!("../../overlays/swarm/etc/systemd/system/pibake-swarm.service"),
+    ),
+    (
+        "overlays/swarm/usr/local/lib/pibake/swarm.sh",
+        include_str!("../../overlays/swarm/usr/local/lib/pibake/swarm.sh"),
     ),
     (
         "overlays/web-head/etc/apache2/sites-available/pibake-balancer.conf.hbs",

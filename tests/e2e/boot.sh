@@ -19,7 +19,6 @@ out="$work/out"
 
 "$pibake" build "$cluster" --out "$out" --node head --node node1 --quiet >/dev/null
 
-manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
 plan_enables() { "$pibake" plan "$cluster" --node "$1" --json | python3 -c 'import json,sys; p=json.load(sys.stdin); print(" ".join(p["nodes"][0]["services"]["enable"]))'; }
 
 # check NODE ADDRESS OTHER OTHER_ADDRESS: the assertions on a booted node.

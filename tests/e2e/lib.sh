@@ -81,7 +81,9 @@ cluster_file() { # EXAMPLE DIR [SED_EXPR...]
   local args=(-e "s|^base:.*|base: $base|" -e "s|^  name: pi$|  name: ops|"
     -e "s|^    - ssh-ed25519 .*|    - $(cat "$work/admin_key.pub")|")
   for e in "$@"; do args+=(-e "$e"); done
-  sed "${args[@]}" "$repo/examples/$example/cluster.yaml" >"$dir/cluster.yaml"
+  # The whole example: its own profiles and overlays too.
+  cp -r "$repo/examples/$example/." "$dir/"
+  sed -i "${args[@]}" "$dir/cluster.yaml"
   grep -q "name: ops" "$dir/cluster.yaml" || fail "the example's admin block changed shape"
   grep -q " e2e$" "$dir/cluster.yaml" || fail "the example's key line changed shape"
   echo "$dir/cluster.yaml"
@@ -135,6 +137,25 @@ on() {
     -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel=ERROR \
     -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$out/known_hosts" \
     -o HostKeyAlias="$n" "ops@${node_addr[$n]}" "$@"
+}
+
+# manifest NODE EXPR: a Python expression over the node's entry `n` in the build's
+# manifest.json.
+manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
+
+# packages_locked NODE PKG...: each PKG is installed on the node at the version the
+# manifest records (pibake.lock's), and the baked .debs are gone.
+packages_locked() {
+  local n=$1 pkg want got
+  shift
+  node=$n
+  for pkg in "$@"; do
+    want=$(manifest "$n" "[p['version'] for p in n['packages'] if p['name']=='$pkg'][0]") ||
+      fail "the manifest records no $pkg for $n"
+    got=$(on "$n" "dpkg-query -W -f='\${Version}' $pkg") || fail "$pkg is not installed"
+    [ "$got" = "$want" ] || fail "$pkg is $got on the node, pibake.lock says $want"
+  done
+  on "$n" test ! -e /var/lib/pibake/packages/order || fail "the baked .debs were not cleaned up"
 }
 
 # in_ns CMD...: runs CMD on the harness's side of the cluster network.

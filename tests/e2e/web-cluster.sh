@@ -27,7 +27,6 @@ grep -q 'site_pull_every: 10s' "$cluster" || fail "the example has no site_pull_
 out="$work/out"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
 [ -s "$work/cluster/pibake.lock" ] || fail "the build wrote no pibake.lock"
-manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
 
 vm_start lb "$out/lb.img" 192.168.50.10
 vm_start web01 "$out/web01.img" 192.168.50.11
@@ -35,16 +34,8 @@ vm_start web02 "$out/web02.img" 192.168.50.12
 for n in lb web01 web02; do vm_wait "$n" 900; done
 
 # The role software: installed offline at the locked versions, the .debs gone.
-for np in lb:apache2 web01:apache2,curl web02:apache2,curl; do
-  n=${np%%:*} node=${np%%:*} pkgs=${np#*:}
-  for pkg in ${pkgs//,/ }; do
-    want=$(manifest "$n" "[p['version'] for p in n['packages'] if p['name']=='$pkg'][0]") ||
-      fail "the manifest records no $pkg for $n"
-    got=$(on "$n" "dpkg-query -W -f='\${Version}' $pkg") || fail "$pkg is not installed"
-    [ "$got" = "$want" ] || fail "$pkg is $got on the node, pibake.lock says $want"
-  done
-  on "$n" test ! -e /var/lib/pibake/packages/order || fail "the baked .debs were not cleaned up"
-done
+packages_locked lb apache2
+for n in web01 web02; do packages_locked "$n" apache2 curl; done
 for n in web01 web02; do
   node=$n
   got=$(on "$n" curl -fsS http://localhost/) || fail "Apache does not answer on the node itself"

@@ -564,10 +564,10 @@ fn plan_shows_boot_changes_as_diffs_against_the_base() {
         "--online-packages",
         cluster.to_str().unwrap(),
         "--node",
-        "k3s-server",
+        "manager",
     ]);
     assert!(
-        text.contains("--- config.txt (base)\n  +++ config.txt (k3s-server)\n")
+        text.contains("--- config.txt (base)\n  +++ config.txt (manager)\n")
             && text.contains("+ gpu_mem=16"),
         "{text}"
     );

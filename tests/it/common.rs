@@ -713,9 +713,11 @@ pub fn test_key() -> &'static str {
     })
 }
 
-/// A shipped example's cluster file, written into `dir` with its `base:` pointing at
-/// `base` and the admin's placeholder key replaced by [`test_key`].
+/// A shipped example copied into `dir` (its profiles and overlays too), its cluster file
+/// with `base:` pointing at `base` and the admin's placeholder key replaced by
+/// [`test_key`].
 pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
+    copy_tree(example, dir);
     let text: String = fs::read_to_string(example.join("cluster.yaml"))
         .expect("example cluster")
         .lines()
@@ -732,6 +734,20 @@ pub fn example_on(example: &Path, base: &Path, dir: &Path) -> PathBuf {
     let path = dir.join("cluster.yaml");
     fs::write(&path, text).expect("write cluster");
     path
+}
+
+/// Copies the directory `from` into `to` (an example's own profiles and overlays).
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read example") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
 }
 
 /// The image bmaptool writes to `dest` from `image` (raw or compressed) with `bmap`,

@@ -1,0 +1,71 @@
+#!/bin/sh
+# Written by pibake: forms the Docker swarm of the cluster from its inventory
+# (/etc/pibake/swarm.env), once; pibake-swarm.service runs it until it has succeeded.
+#   every node: loads the `docker save` archives in /var/lib/pibake/images;
+#   the manager: `docker swarm init` on its cluster address, then, once every node of the
+#     inventory is Ready, labels each with its role and deploys /etc/pibake/swarm/stack.yml;
+#   the others: fetch the worker join token from the manager over the cluster's SSH (the
+#     admin's cluster key, the host keys pibake baked) and join, retrying with backoff.
+# The join token is held in a variable only: never echoed, logged or written to a file.
+set -eu
+. /etc/pibake/swarm.env
+me=$(hostname)
+say() { echo "pibake swarm: $*"; }
+
+# backoff CMD...: runs CMD until it succeeds, waiting 5, 10, 20, 40 then 60 s between tries.
+backoff() {
+    wait=5
+    until "$@"; do
+        sleep "$wait"
+        wait=$((wait * 2 > 60 ? 60 : wait * 2))
+    done
+}
+
+backoff docker info >/dev/null 2>&1
+for image in /var/lib/pibake/images/*.tar /var/lib/pibake/images/*.tar.gz /var/lib/pibake/images/*.tar.xz; do
+    [ -e "$image" ] || continue
+    docker load -i "$image"
+done
+
+state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+if [ "$me" = "$SWARM_MANAGER" ]; then
+    if [ "$state" != active ]; then
+        docker swarm init --advertise-addr "$SWARM_ADDRESS" >/dev/null
+        say "initialised on $SWARM_ADDRESS"
+    fi
+    ready() {
+        up=$(docker node ls --format '{{.Hostname}} {{.Status}}')
+        for entry in $SWARM_NODES; do
+            echo "$up" | grep -qx "${entry%%:*} Ready" || return 1
+        done
+    }
+    say "waiting for every node: $SWARM_NODES"
+    backoff ready
+    for entry in $SWARM_NODES; do
+        docker node update --label-add "role=${entry#*:}" "${entry%%:*}" >/dev/null
+    done
+    say "every node Ready and labelled with its role"
+    if [ -f /etc/pibake/swarm/stack.yml ]; then
+        docker stack deploy --compose-file /etc/pibake/swarm/stack.yml "$SWARM_STACK"
+        say "stack $SWARM_STACK deployed"
+    fi
+else
+    if [ "$state" != active ]; then
+        key=/home/$SWARM_ADMIN/.ssh/id_ed25519
+        [ -f "$key" ] || { say "no cluster key $key: set admin.node_ssh: true"; exit 1; }
+        token() {
+            token=$(ssh -n -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=yes \
+                -o ConnectTimeout=10 "$SWARM_ADMIN@$SWARM_MANAGER" \
+                sudo -n docker swarm join-token -q worker) && [ -n "$token" ]
+        }
+        say "asking $SWARM_MANAGER for the join token"
+        backoff token
+        joined() {
+            [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = active ] ||
+                docker swarm join --token "$token" "$SWARM_MANAGER_ADDRESS:2377" >/dev/null
+        }
+        backoff joined
+        say "joined the swarm of $SWARM_MANAGER"
+    fi
+fi
+touch /var/lib/pibake/swarm.done
