@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end: boot what pibake bakes. Builds a head and a worker of the shipped desk
 # example from a Raspberry Pi OS-like base made of Debian's real arm64 packages
-# (tests/e2e/make-base.sh), boots each under qemu-system-aarch64 on a virtual segment
-# whose gateway is the harness (tests/e2e/lib.sh), and checks over SSH that it came up as
-# the node the inventory describes; reaching the node at all proves its static address
-# was applied. Then rebuilds the worker from its kept state and boots it again: the same
-# host key must be accepted without a warning. (Baked role software is booted by
-# tests/e2e/web-cluster.sh.)
+# (tests/e2e/make-base.sh), boots both at once under qemu-system-aarch64 on a virtual
+# segment whose gateway is the harness (tests/e2e/lib.sh), and checks over SSH that each
+# came up as the node the inventory describes; reaching a node at all proves its static
+# address was applied. Then rebuilds the worker from its kept state and boots it again:
+# the same host key must be accepted without a warning. (Baked role software is booted
+# by the cluster tests beside this one.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init
@@ -52,13 +52,14 @@ check() {
 }
 
 vm_start head "$out/head.img" 10.0.0.10
-vm_wait head
-check head 10.0.0.10 node1 10.0.0.11
-vm_halt head
-
 vm_start node1 "$out/node1.img" 10.0.0.11
+vm_wait head
 vm_wait node1
+node=head
+check head 10.0.0.10 node1 10.0.0.11
+node=node1
 check node1 10.0.0.11 head 10.0.0.10
+vm_halt head
 vm_halt node1
 
 # Rebuild the worker from its kept state: the same image, byte for byte, and the host key

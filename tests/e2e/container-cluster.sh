@@ -19,7 +19,6 @@ e2e_init
 netns_up 10.20.0.1/24
 cluster=$(cluster_file container-cluster "$work/cluster" \
   's|^  - { name: "worker\[1-3\]", role: worker }$|  - { name: worker1, role: worker }|')
-grep -q 'name: worker1, role: worker' "$cluster" || fail "the example's worker range changed shape"
 
 # The stack's image: busybox-static for the nodes' architecture, fetched by pibake for a
 # scratch role and read back from the image it baked it into.

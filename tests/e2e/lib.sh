@@ -72,20 +72,23 @@ netns_up() {
   for a in "$@"; do ip -n "$ns" addr add "$a" dev br0; done
 }
 
-# An example's cluster file for this run: its base, the run's admin key, and the admin
-# called `ops` (so the image's `pi` is renamed offline). Extra sed expressions follow.
+# An example (its own profiles and overlays too) for this run, in DIR: its cluster file
+# with the e2e base, the run's admin key, and the admin called `ops` (so the image's `pi`
+# is renamed offline), then the extra sed expressions. Each expression must change the
+# file, so an example whose lines changed shape fails here instead of testing something
+# else.
 cluster_file() { # EXAMPLE DIR [SED_EXPR...]
   local example=$1 dir=$2 e
   shift 2
   mkdir -p "$dir"
-  local args=(-e "s|^base:.*|base: $base|" -e "s|^  name: pi$|  name: ops|"
-    -e "s|^    - ssh-ed25519 .*|    - $(cat "$work/admin_key.pub")|")
-  for e in "$@"; do args+=(-e "$e"); done
-  # The whole example: its own profiles and overlays too.
   cp -r "$repo/examples/$example/." "$dir/"
-  sed -i "${args[@]}" "$dir/cluster.yaml"
-  grep -q "name: ops" "$dir/cluster.yaml" || fail "the example's admin block changed shape"
-  grep -q " e2e$" "$dir/cluster.yaml" || fail "the example's key line changed shape"
+  for e in "s|^base:.*|base: $base|" "s|^  name: pi$|  name: ops|" \
+    "s|^    - ssh-ed25519 .*|    - $(cat "$work/admin_key.pub")|" "$@"; do
+    sed -e "$e" "$dir/cluster.yaml" >"$dir/cluster.yaml.new"
+    cmp -s "$dir/cluster.yaml" "$dir/cluster.yaml.new" &&
+      fail "examples/$example/cluster.yaml changed shape: \`$e\` changes nothing"
+    mv "$dir/cluster.yaml.new" "$dir/cluster.yaml"
+  done
   echo "$dir/cluster.yaml"
 }
 

@@ -19,7 +19,6 @@ e2e_init
 # node has), and a stranger's address beside it.
 netns_up 10.10.0.254/24 192.168.77.5/24
 cluster=$(cluster_file portable-cluster "$work/cluster" '/^  - name: "worker\[1-4\]"$/,+2d')
-grep -q 'worker\[1-4\]' "$cluster" && fail "the example's worker range changed shape"
 grep -q 'name: worker5, role: worker, mac: { eth0: "dc:a6:32:00:00:05" }' "$cluster" ||
   fail "the example's worker5 (reserved by MAC) changed shape"
 out="$work/out"

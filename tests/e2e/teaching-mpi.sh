@@ -16,7 +16,6 @@ e2e_init
 netns_up 10.40.0.1/24
 cluster=$(cluster_file teaching-mpi "$work/cluster" \
   's|^  - { name: "node\[1-3\]", role: compute }$|  - { name: node1, role: compute }|')
-grep -q 'name: node1, role: compute' "$cluster" || fail "the example's compute range changed shape"
 out="$work/out"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
 

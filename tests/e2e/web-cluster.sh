@@ -22,8 +22,6 @@ netns_up 192.168.50.1/24 192.168.1.1/24
 cluster=$(cluster_file web-cluster "$work/cluster" \
   's|^  - { name: "web\[01-04\]", role: worker }$|  - { name: "web[01-02]", role: worker }|' \
   's|^  site_pull_every: .*|  site_pull_every: 10s|')
-grep -q 'web\[01-02\]' "$cluster" || fail "the example's worker range changed shape"
-grep -q 'site_pull_every: 10s' "$cluster" || fail "the example has no site_pull_every variable"
 out="$work/out"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
 [ -s "$work/cluster/pibake.lock" ] || fail "the build wrote no pibake.lock"
