@@ -260,7 +260,13 @@ fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
 fn switch_units(fs: &mut Ext4, plan: &Plan) -> Result<()> {
     let mut deferred = Vec::new();
     for u in &plan.services.enable {
-        if !systemd::enable(fs, u)? {
+        // A unit whose file the plan writes but that is not there yet (in a role's
+        // layer, which holds only what the role's nodes share) is enabled with the node.
+        let planned = || {
+            let path = format!("/etc/systemd/system/{u}");
+            plan.files.iter().any(|f| f.path == path)
+        };
+        if !systemd::enable(fs, u)? && !planned() {
             deferred.push(u.clone());
         }
     }

@@ -188,10 +188,12 @@ fn every_format_of_a_node_built_over_its_role_layer_is_the_same_image() {
 }
 
 /// What a role's nodes share (packages, first-boot work, units) is in the layer, so a
-/// node over it writes no more pages of its own than the same node without packages.
+/// node over it writes no more pages of its own than the same node without packages;
+/// also when the role has a unit of its own, which each node writes and enables.
 #[test]
 fn a_node_over_its_role_layer_writes_only_its_own_pages() {
     let s = Setup::new(true, true);
+    let unit = "services:\n  units: { hello.service: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\" }\n  enable: [hello.service]\n";
     let changed = |o: std::process::Output| -> Vec<u64> {
         let built: serde_json::Value = serde_json::from_str(&ok(o)).unwrap();
         built
@@ -202,6 +204,9 @@ fn a_node_over_its_role_layer_writes_only_its_own_pages() {
             .collect()
     };
     let file = cluster(s.work.path(), &s.f.image, "");
+    let profile = s.work.path().join("profiles/app.yaml");
+    let packages = fs::read_to_string(&profile).unwrap();
+    fs::write(&profile, format!("{packages}{unit}")).unwrap();
     let with = changed(build_in(s.work.path(), &file, &["--json"]));
     let text = debugfs(
         &s.work.path().join("out/app1.img"),
@@ -209,11 +214,27 @@ fn a_node_over_its_role_layer_writes_only_its_own_pages() {
         &format!("cat {STEP}"),
     );
     assert!(!text.is_empty(), "the packages step is in the node's image");
-    fs::write(
-        s.work.path().join("profiles/app.yaml"),
-        "install_recommends: false\n",
-    )
-    .unwrap();
+    let img = s.work.path().join("out/app1.img");
+    let link = debugfs(
+        &img,
+        s.f.root_offset,
+        "stat /etc/systemd/system/multi-user.target.wants/hello.service",
+    );
+    assert!(
+        !link.is_empty(),
+        "the role's own unit is enabled at build time"
+    );
+    let later = debugfs(
+        &img,
+        s.f.root_offset,
+        "cat /var/lib/pibake/enable-after-install",
+    );
+    assert!(
+        later.is_empty(),
+        "no unit is left for after the install: {}",
+        String::from_utf8_lossy(&later)
+    );
+    fs::write(&profile, format!("install_recommends: false\n{unit}")).unwrap();
     let without = changed(build_in(s.work.path(), &file, &["--json"]));
     assert_eq!(with.len(), 2);
     for (w, wo) in with.iter().zip(&without) {
