@@ -78,8 +78,20 @@ impl Fat {
             .root_dir()
             .open_file(rel)
             .map_err(|e| self.fail(path, e))?;
+        // No file is larger than its partition; a size field that says otherwise, over a
+        // cluster chain that loops, would read the same clusters up to 4 GiB into memory.
+        let limit = self.raw.len();
         let mut out = Vec::new();
-        file.read_to_end(&mut out).map_err(|e| self.fail(path, e))?;
+        (&mut file)
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| self.fail(path, e))?;
+        if out.len() as u64 > limit {
+            return Err(Error::corrupt(format!(
+                "{path}: larger than its partition ({limit} bytes): the FAT's cluster chain for it loops"
+            ))
+            .with_hint("the boot partition is damaged: check it with `fsck.fat -n`, or use another base image"));
+        }
         Ok(out)
     }
 

@@ -1,6 +1,6 @@
 //! The FAT boot partition: pibake's writes pass `fsck.fat -n` and read back through mtools.
 
-use crate::common::{Fixture, Release};
+use crate::common::{Fixture, Release, tool};
 use pibake::fs::fat::Fat;
 use pibake_image::partition::Layout;
 use pibake_image::region::Region;
@@ -116,4 +116,46 @@ fn refuses_paths_that_leave_the_partition_and_files_in_the_way() {
     assert!(e.contains("is a file"), "{e}");
     fat.close().unwrap();
     f.assert_clean();
+}
+
+/// A file whose directory entry says 4 GiB over a cluster chain that loops on itself is
+/// refused as damage, not read round and round into memory (a fuzz finding).
+#[test]
+fn a_looping_cluster_chain_is_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("boot.img");
+    let ok = |c: &mut std::process::Command| assert!(c.status().unwrap().success());
+    ok(tool("mkfs.vfat")
+        .args(["-F", "16", "-C"])
+        .arg(&img)
+        .arg("16384"));
+    std::fs::write(dir.path().join("loop.txt"), b"hello\n").unwrap();
+    ok(tool("mcopy")
+        .arg("-i")
+        .arg(&img)
+        .arg(dir.path().join("loop.txt"))
+        .arg("::/loop.txt"));
+    let mut b = std::fs::read(&img).unwrap();
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
+    let (bps, reserved, fats, per_fat) = (
+        u16_at(&b, 11),
+        u16_at(&b, 14),
+        b[16] as usize,
+        u16_at(&b, 22),
+    );
+    let root = (reserved + fats * per_fat) * bps;
+    let entry = (root..root + 512 * 32)
+        .step_by(32)
+        .find(|&e| &b[e..e + 11] == b"LOOP    TXT")
+        .expect("the file's directory entry");
+    let cluster = u16_at(&b, entry + 26);
+    b[entry + 28..entry + 32].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    for f in 0..fats {
+        let at = (reserved + f * per_fat) * bps + cluster * 2;
+        b[at..at + 2].copy_from_slice(&(cluster as u16).to_le_bytes());
+    }
+    std::fs::write(&img, &b).unwrap();
+    let fat = Fat::open(Region::whole(&img, false).unwrap()).unwrap();
+    let e = fat.read("/loop.txt").unwrap_err().to_string();
+    assert!(e.contains("/loop.txt") && e.contains("loops"), "{e}");
 }
