@@ -8,7 +8,15 @@
 #     admin's cluster key, the host keys pibake baked) and join, retrying with backoff.
 # The join token is held in a variable only: never echoed, logged or written to a file.
 set -eu
-. /etc/pibake/swarm.env
+# The settings are read as data, never sourced: `vars.swarm_stack` is free text from the
+# inventory, and only ever reaches a command as one quoted argument.
+setting() { sed -n "s/^$1=//p" /etc/pibake/swarm.env | head -n 1; }
+SWARM_MANAGER=$(setting SWARM_MANAGER)
+SWARM_MANAGER_ADDRESS=$(setting SWARM_MANAGER_ADDRESS)
+SWARM_ADDRESS=$(setting SWARM_ADDRESS)
+SWARM_ADMIN=$(setting SWARM_ADMIN)
+SWARM_STACK=$(setting SWARM_STACK)
+SWARM_NODES=$(setting SWARM_NODES)
 me=$(hostname)
 say() { echo "pibake swarm: $*"; }
 
