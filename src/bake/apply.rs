@@ -11,7 +11,8 @@ use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
 use crate::packages::cache::Store;
-use crate::plan::{ConfigEdit, PACKAGES_DIR, Plan, role_wide};
+use crate::plan::join::K3S_CONFIG;
+use crate::plan::{ConfigEdit, Join, PACKAGES_DIR, Plan, role_wide};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
@@ -114,6 +115,7 @@ const ROOT_STEPS: &[Step] = &[
     known_hosts,
     locale,
     cloud_init,
+    k3s_config,
     services,
 ];
 
@@ -159,6 +161,18 @@ fn plan_files(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// k3s's config: the plan's, with the cluster token the build read from the state
+/// directory; 0600, as the token lets a machine into the cluster.
+fn k3s_config(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    let (Some(Join::K3s { config, .. }), Some(token)) = (&c.node.plan.join, c.node.k3s_token)
+    else {
+        return Ok(());
+    };
+    let text = format!("{config}token: \"{}\"\n", token.secret());
+    fs.mkdir_p(parent(K3S_CONFIG), &DIR)?;
+    Ok(fs.write_file(K3S_CONFIG, text.as_bytes(), &Meta::new(0o600, 0, 0))?)
+}
+
 /// The whole cluster's host keys, so every node knows every other.
 fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     fs.mkdir_p("/etc/ssh", &DIR)?;
@@ -171,7 +185,8 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
 
 /// Writes what every node of a role shares into the root of `whole` (an overlay of the
 /// base that becomes the role's layer): its packages, with the order first boot installs
-/// them in (see `plan::render`), its first-boot work and its units. `plan` is any node's
+/// them in (see `plan::render`), the user's files it names (k3s's), its first-boot work
+/// and its units. `plan` is any node's
 /// of the role; those parts come from the role's profile alone, so every node's plan
 /// has them alike, and the node's own build finds them already written (see
 /// `write_unless_same`). Without them in the layer each node would write its own copy,
@@ -179,6 +194,47 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
 /// package when the build fetched it.
 pub fn role_layer(whole: &Region, plan: &Plan, store: &Store, time: Option<i64>) -> Result<()> {
     let (mut fs, _) = open_root(whole, &Layout::read(whole)?, time)?;
+    if !plan.packages.is_empty() {
+        write_packages(&mut fs, plan, store)?;
+    }
+    write_artifacts(&mut fs, plan)?;
+    for f in plan.files.iter().filter(|f| role_wide(&f.path)) {
+        write_unless_same(
+            &mut fs,
+            &f.path,
+            &f.content,
+            &Meta::new(f.mode, f.uid, f.gid),
+        )?;
+    }
+    switch_units(&mut fs, plan)?;
+    Ok(fs.commit()?)
+}
+
+/// The user's files (k3s's), each checked against its sha256 as it is read: a file that
+/// changed since it was named fails here, before any node's image is written.
+fn write_artifacts(fs: &mut Ext4, plan: &Plan) -> Result<()> {
+    for a in &plan.artifacts {
+        let bytes = std::fs::read(&a.source)
+            .at(&a.source)
+            .map_err(|e| e.with_hint(format!("`{}` in the cluster file names it", a.key)))?;
+        let got = pibake_image::digest::Sha256::of(&bytes);
+        if got != a.sha256 {
+            return Err(Error::invalid(format!(
+                "{}: its sha256 is {got}, and `{}.sha256` in the cluster file says {}",
+                a.source.display(),
+                a.key,
+                a.sha256
+            ))
+            .with_hint("put the release's published sha256 there, and the file it belongs to"));
+        }
+        fs.mkdir_p(parent(&a.path), &DIR)?;
+        fs.write_file(&a.path, &bytes, &Meta::new(a.mode, 0, 0))?;
+    }
+    Ok(())
+}
+
+/// The role's `.deb`s, with the order first boot installs them in (see `plan::render`).
+fn write_packages(fs: &mut Ext4, plan: &Plan, store: &Store) -> Result<()> {
     fs.mkdir_p(PACKAGES_DIR, &DIR)?;
     let mut order = String::new();
     for p in &plan.packages {
@@ -207,16 +263,7 @@ pub fn role_layer(whole: &Region, plan: &Plan, store: &Store, time: Option<i64>)
         order.as_bytes(),
         &Meta::new(0o644, 0, 0),
     )?;
-    for f in plan.files.iter().filter(|f| role_wide(&f.path)) {
-        write_unless_same(
-            &mut fs,
-            &f.path,
-            &f.content,
-            &Meta::new(f.mode, f.uid, f.gid),
-        )?;
-    }
-    switch_units(&mut fs, plan)?;
-    Ok(fs.commit()?)
+    Ok(())
 }
 
 /// Writes a file unless the root already holds it exactly so (the role's layer wrote

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use ssh_key::{Algorithm, EcdsaCurve, LineEnding, PrivateKey};
 
 use crate::error::{Error, IoContext, Result};
+use crate::inventory::orchestrator::K3sToken;
 use pibake_ext4::{Ext4, Meta};
 
 /// Key types made for every node: ed25519, and ecdsa for older clients.
@@ -74,16 +75,41 @@ fn keep_out_of_git(state: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The admin's cluster key pair (`<state>/_cluster/id_ed25519`; `_` keeps it apart from
-/// node names), for SSH between nodes.
-pub fn cluster_user_key(state: &Path) -> Result<(String, String)> {
+/// `<state>/_cluster` (0700), for the secrets the whole cluster shares; `_` keeps it
+/// apart from node names.
+fn cluster_dir(state: &Path) -> Result<PathBuf> {
     let dir = state.join("_cluster");
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
         .at(&dir)?;
-    key_pair(&dir.join("id_ed25519"), "ed25519")
+    keep_out_of_git(state)?;
+    Ok(dir)
+}
+
+/// The admin's cluster key pair (`<state>/_cluster/id_ed25519`), for SSH between nodes.
+pub fn cluster_user_key(state: &Path) -> Result<(String, String)> {
+    key_pair(&cluster_dir(state)?.join("id_ed25519"), "ed25519")
+}
+
+/// The k3s cluster token (`<state>/_cluster/k3s-token`, 0600), made once from 32 random
+/// bytes, so every rebuild of a node joins the same cluster.
+pub fn k3s_token(state: &Path) -> Result<K3sToken> {
+    let path = cluster_dir(state)?.join("k3s-token");
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        ssh_key::rand_core::RngCore::fill_bytes(&mut ssh_key::rand_core::OsRng, &mut bytes);
+        write_secret(
+            &path,
+            format!("{}\n", pibake_image::digest::hex(bytes)).as_bytes(),
+        )?;
+    }
+    let text = std::fs::read_to_string(&path).at(&path)?;
+    K3sToken::parse(&text).map_err(|why| {
+        Error::invalid(format!("{}: {why}", path.display()))
+            .with_hint("delete it to have a new one made (every node must then be rebuilt)")
+    })
 }
 
 /// An OpenSSH key pair kept at `path` (0600) and `path.pub`, made when missing.

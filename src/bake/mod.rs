@@ -25,6 +25,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::exports;
 use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
+use crate::inventory::orchestrator::K3sToken;
 use crate::packages::{self, cache::Store};
 use crate::plan::{Plan, plans};
 use outputs::Outputs;
@@ -207,6 +208,10 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     } else {
         None
     };
+    let k3s_token = match inv.k3s {
+        Some(_) => Some(hostkeys::k3s_token(&opts.state)?),
+        None => None,
+    };
     let bars = progress::Bars::new(opts.progress, all.len(), jobs);
     // Each worker takes the next node; results come back in plan order, whatever the
     // timing, and a node whose worker panicked is reported by name, never dropped.
@@ -220,6 +225,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             keys: &keys[&plan.node],
             known_hosts: &known_hosts,
             cluster_key: cluster_key.as_ref(),
+            k3s_token: k3s_token.as_ref(),
         };
         let layer = layers.get(plan.role.as_str());
         let r = build_node(
@@ -272,11 +278,11 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
     let per_node = out.bytes_per_node(base)?;
     // A node's packages are data of its own in each of its files (`.deb`s do not
     // compress), on top of what a plan otherwise changes.
-    let packages: u64 = all.iter().flat_map(|p| &p.packages).map(|d| d.size).sum();
+    let packages: u64 = all.iter().map(Plan::layer_bytes).sum();
     // Each role with packages also has its layer beside the outputs while the build runs.
     let layers = all
         .iter()
-        .filter(|p| !p.packages.is_empty())
+        .filter(|p| p.has_layer())
         .map(|p| p.role.as_str())
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
@@ -305,33 +311,41 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
     ))
 }
 
-/// Refuses a node whose packages do not fit its root filesystem as the base has it:
-/// the `.deb`s are written now, so they must fit now. (What they unpack to is installed
-/// on first boot, after Raspberry Pi OS has grown the root to the card.)
+/// Refuses a node whose packages and artifacts do not fit its root filesystem as the
+/// base has it: they are written now, so they must fit now. (What packages unpack to is
+/// installed on first boot, after Raspberry Pi OS has grown the root to the card.)
 fn check_package_space(all: &[Plan], base: &Path) -> Result<()> {
     let Some(biggest) = all
         .iter()
-        .max_by_key(|p| p.packages.iter().map(|d| d.size).sum::<u64>())
-        .filter(|p| !p.packages.is_empty())
+        .max_by_key(|p| p.layer_bytes())
+        .filter(|p| p.has_layer())
     else {
         return Ok(());
     };
     let free = packages::root_free_bytes(base)?;
     // Room for the plan's own files, directories and the filesystem's metadata.
     let margin = 64 << 20;
-    let need: u64 = biggest.packages.iter().map(|d| d.size).sum();
+    let need = biggest.layer_bytes();
     if need + margin <= free {
         return Ok(());
     }
-    let mut largest: Vec<_> = biggest.packages.iter().collect();
-    largest.sort_by_key(|d| std::cmp::Reverse(d.size));
+    let mut largest: Vec<(String, u64)> = biggest
+        .packages
+        .iter()
+        .map(|d| (d.name.to_string(), d.size))
+        .chain(biggest.artifacts.iter().filter_map(|a| {
+            let size = std::fs::metadata(&a.source).ok()?.len();
+            Some((a.key.clone(), size))
+        }))
+        .collect();
+    largest.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let top: Vec<String> = largest
         .iter()
         .take(5)
-        .map(|d| format!("{} ({})", d.name, packages::lock::size(d.size)))
+        .map(|(name, size)| format!("{name} ({})", packages::lock::size(*size)))
         .collect();
     Err(Error::invalid(format!(
-        "{}: role {}'s packages need {} in the root filesystem (plus {} of headroom) and the base's root has {} free; largest: {}",
+        "{}: role {}'s packages and files need {} in the root filesystem (plus {} of headroom) and the base's root has {} free; largest: {}",
         base.display(),
         biggest.role,
         packages::lock::size(need),
@@ -508,6 +522,8 @@ struct Node<'a> {
     keys: &'a [hostkeys::HostKey],
     known_hosts: &'a str,
     cluster_key: Option<&'a (String, String)>,
+    /// The k3s cluster token, when the cluster runs k3s.
+    k3s_token: Option<&'a K3sToken>,
 }
 
 /// Each role's packages written once over the base, as the layer its nodes are built
@@ -522,7 +538,7 @@ fn role_layers<'p>(
     opts: &Options,
 ) -> Result<BTreeMap<&'p str, Layer>> {
     let mut layers = BTreeMap::new();
-    for p in all.iter().filter(|p| !p.packages.is_empty()) {
+    for p in all.iter().filter(|p| p.has_layer()) {
         if layers.contains_key(p.role.as_str()) {
             continue;
         }

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod grammar;
 pub mod names;
 mod net;
+pub mod orchestrator;
 pub mod profile;
 pub mod schema;
 pub mod shipped;
@@ -81,6 +82,10 @@ pub struct Inventory {
     /// Things accepted but worth a look (an all-numeric hostname, a profile's per-model
     /// notes), each a sentence; `validate` and `plan` print them.
     pub warnings: Vec<String>,
+    /// The Docker swarm the nodes form, when a profile says `swarm:`.
+    pub swarm: Option<orchestrator::Swarm>,
+    /// The k3s cluster the nodes form, when a profile says `k3s:`.
+    pub k3s: Option<orchestrator::K3s>,
 }
 
 impl Inventory {
@@ -145,7 +150,10 @@ impl Inventory {
         }
         let mut networks = networks;
         resolve_servers(&source, &file, &mut networks, &nodes)?;
+        let (swarm, k3s) = orchestrator::load(&source, &file, &profiles, &nodes)?;
         Ok(Inventory {
+            swarm,
+            k3s,
             dir,
             source,
             file,
@@ -232,6 +240,23 @@ impl Inventory {
             real.display()
         ))
         .with_hint("copy it beside cluster.yaml, or allow its directory with `source_dirs: [DIR]` in the cluster file"))
+    }
+
+    /// The node's labels as a swarm or k3s member: its `labels` var (its own, else its
+    /// role's, else the cluster's; each checked when loaded).
+    pub fn labels(&self, node: &Node) -> orchestrator::Labels {
+        [
+            node.vars.get(orchestrator::LABELS_VAR),
+            self.profiles[&node.role]
+                .def
+                .vars
+                .get(orchestrator::LABELS_VAR),
+            self.file.vars.get(orchestrator::LABELS_VAR),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|v| orchestrator::Labels::parse(v).ok())
+        .unwrap_or_default()
     }
 
     /// The domain of the first network that has one.

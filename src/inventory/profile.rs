@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, mpi_slots};
+use super::orchestrator::{K3sPart, LABELS_VAR, Labels, SwarmPart};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
@@ -148,6 +149,15 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
 fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
     if let Some(v) = p.vars.get(MPI_SLOTS_VAR) {
         mpi_slots(v).map_err(|why| source.error_at(&format!("vars.{MPI_SLOTS_VAR}"), &why))?;
+    }
+    if let Some(v) = p.vars.get(LABELS_VAR) {
+        Labels::parse(v).map_err(|why| source.error_at(&format!("vars.{LABELS_VAR}"), &why))?;
+    }
+    if let Some(s) = &p.swarm {
+        SwarmPart::parse(s).map_err(|why| source.error_at("swarm", &why))?;
+    }
+    if let Some(s) = &p.k3s {
+        K3sPart::parse(s).map_err(|why| source.error_at("k3s", &why))?;
     }
     if let Some(s) = &p.network_stack
         && let Err(why) = NetworkStack::parse_choice(s)

@@ -37,6 +37,42 @@ pub struct ClusterFile {
     /// How role packages are fetched at build time.
     #[serde(default)]
     pub apt: AptDef,
+    /// `swarm:`, the Docker swarm formed by the nodes whose profile says `swarm:`.
+    #[serde(default)]
+    pub swarm: SwarmDef,
+    /// `k3s:`, the k3s release the nodes whose profile says `k3s:` run (k3s is not in
+    /// Debian, so the user gives its files).
+    pub k3s: Option<K3sDef>,
+}
+
+/// `swarm:` in cluster.yaml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmDef {
+    /// `stack:`, the name the manager deploys `/etc/pibake/swarm/stack.yml` as (letters,
+    /// digits, `_`, `-`; default: the cluster's name).
+    pub stack: Option<String>,
+}
+
+/// `k3s:` in cluster.yaml: the files of one k3s release, for the nodes' architecture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sDef {
+    /// `binary:`, the `k3s` executable (installed as /usr/local/bin/k3s).
+    pub binary: ArtifactDef,
+    /// `images:`, the release's airgap images archive (`k3s-airgap-images-arm64.tar.zst`),
+    /// put where k3s imports it from on start.
+    pub images: ArtifactDef,
+}
+
+/// A file from the build machine baked into images as it is, checked by its sha256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactDef {
+    /// `path:`, relative to the cluster file (inside its directory or `source_dirs`).
+    pub path: String,
+    /// `sha256:`, 64 hex digits: the build refuses a file with any other.
+    pub sha256: String,
 }
 
 /// `apt:` in cluster.yaml.
@@ -263,6 +299,11 @@ pub struct ProfileFile {
     /// `vars:`, template values for this role's nodes; they override the cluster's.
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// `swarm: manager` or `swarm: worker`: the role's nodes are members of the cluster's
+    /// Docker swarm (see cluster.yaml's `swarm:`).
+    pub swarm: Option<String>,
+    /// `k3s: server` or `k3s: agent`: the role's nodes run k3s (see cluster.yaml's `k3s:`).
+    pub k3s: Option<String>,
 }
 
 /// One entry of a profile's `interfaces:` (`eth0: { network: lan }`, `wlan0: { dhcp:

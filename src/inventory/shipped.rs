@@ -30,6 +30,9 @@ pub const PROFILES: &[(&str, &str)] = &[
         include_str!("../../profiles/container-worker.yaml"),
     ),
     ("head", include_str!("../../profiles/head.yaml")),
+    ("k3s-agent", include_str!("../../profiles/k3s-agent.yaml")),
+    ("k3s-node", include_str!("../../profiles/k3s-node.yaml")),
+    ("k3s-server", include_str!("../../profiles/k3s-server.yaml")),
     ("mpi-node", include_str!("../../profiles/mpi-node.yaml")),
     (
         "portable-head",
@@ -38,6 +41,10 @@ pub const PROFILES: &[(&str, &str)] = &[
     (
         "portable-worker",
         include_str!("../../profiles/portable-worker.yaml"),
+    ),
+    (
+        "swarm-manager",
+        include_str!("../../profiles/swarm-manager.yaml"),
     ),
     ("swarm-node", include_str!("../../profiles/swarm-node.yaml")),
     ("web-head", include_str!("../../profiles/web-head.yaml")),
@@ -72,6 +79,14 @@ pub const OVERLAYS: &[(&str, &str)] = &[
     (
         "overlays/clusterhat-controller/etc/sysctl.d/90-pibake-forward.conf",
         include_str!("../../overlays/clusterhat-controller/etc/sysctl.d/90-pibake-forward.conf"),
+    ),
+    (
+        "overlays/k3s/etc/systemd/system/k3s-agent.service",
+        include_str!("../../overlays/k3s/etc/systemd/system/k3s-agent.service"),
+    ),
+    (
+        "overlays/k3s/etc/systemd/system/k3s.service",
+        include_str!("../../overlays/k3s/etc/systemd/system/k3s.service"),
     ),
     (
         "overlays/mpi-node/etc/openmpi/openmpi-default-hostfile.hbs",
@@ -116,10 +131,6 @@ pub const OVERLAYS: &[(&str, &str)] = &[
     (
         "overlays/portable-worker/etc/auto.pibake-cluster.hbs",
         include_str!("../../overlays/portable-worker/etc/auto.pibake-cluster.hbs"),
-    ),
-    (
-        "overlays/swarm/etc/pibake/swarm.env.hbs",
-        include_str!("../../overlays/swarm/etc/pibake/swarm.env.hbs"),
     ),
     (
         "overlays/swarm/etc/systemd/system/pibake-swarm.service",

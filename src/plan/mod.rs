@@ -6,12 +6,14 @@
 //! the base image really uses when known (`pibake plan` reads it from the base when the
 //! base is there), else the profile's choice.
 
+pub mod join;
 pub mod network;
 pub mod overlay;
 pub mod render;
 pub mod template;
 mod text;
 
+pub use join::{Join, PlannedArtifact};
 pub use render::{PACKAGES_DIR, role_wide};
 pub use text::human;
 
@@ -256,6 +258,11 @@ pub struct Plan {
     /// The role's baked packages (from `pibake.lock`), in install order; attached by the
     /// build once resolved ([`Plan::attach_packages`]).
     pub packages: Vec<crate::packages::Locked>,
+    /// The user's files copied in as they are (k3s's binary and images): the same for
+    /// every node of the role, so written once, into the role's layer.
+    pub artifacts: Vec<PlannedArtifact>,
+    /// How the node joins the swarm or k3s cluster of its role, if it is in one.
+    pub join: Option<Join>,
     /// Things worth a look that do not stop the build (an assumed network stack);
     /// `pibake plan` prints them.
     pub warnings: Vec<String>,
@@ -266,6 +273,23 @@ impl Plan {
     /// must get a closure: an empty one would silently install nothing.
     pub fn attach_packages(&mut self, resolved: &crate::packages::Resolved) {
         self.packages = resolved.for_role(&self.role).to_vec();
+    }
+
+    /// Whether the role has bulk data of its own (packages, artifacts), written once
+    /// into a layer its nodes are built over.
+    pub fn has_layer(&self) -> bool {
+        !self.packages.is_empty() || !self.artifacts.is_empty()
+    }
+
+    /// The bytes of that data, as far as the build machine knows them now.
+    pub fn layer_bytes(&self) -> u64 {
+        let artifacts: u64 = self
+            .artifacts
+            .iter()
+            .filter_map(|a| std::fs::metadata(&a.source).ok())
+            .map(|m| m.len())
+            .sum();
+        self.packages.iter().map(|d| d.size).sum::<u64>() + artifacts
     }
 }
 

@@ -177,6 +177,8 @@ pub fn plan(
             keyboard: def.keyboard.clone(),
         },
         packages: Vec::new(),
+        artifacts: Vec::new(),
+        join: None,
         warnings,
     };
 
@@ -209,6 +211,7 @@ pub fn plan(
         plan.add_file(&format!("/etc/systemd/system/{unit}"), 0o644, text.clone());
     }
     firstboot(inv, def, &mut plan)?;
+    super::join::plan(inv, node, &mut plan)?;
 
     let ctx = templates.context(inv, node);
     for name in &def.overlays {

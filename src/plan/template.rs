@@ -3,7 +3,9 @@
 //!
 //! Context for every template: `node` (name, role, index, spare, fqdn, addresses),
 //! `role`, `cluster` (name, domain, networks, admin), `nodes` (all of them), `roles`
-//! (role name -> its nodes), `vars` (cluster, profile and node `vars:`, in that order).
+//! (role name -> its nodes), `vars` (cluster, profile and node `vars:`, in that order),
+//! `swarm` (manager, manager_address, stack) and `k3s` (server, url) when the cluster
+//! forms one.
 //! Helpers: `join LIST SEP`, `addresses ROLE NETWORK` (that role's addresses, in order).
 
 use std::collections::BTreeMap;
@@ -85,7 +87,7 @@ impl Templates {
                 other => other.to_string(),
             };
             Error::invalid(format!("{at}: template: {what}"))
-                .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile and vars (set your own under `vars:`)")
+                .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile, swarm, k3s and vars (set your own under `vars:`)")
         })
     }
 
@@ -151,6 +153,14 @@ fn cluster_context(inv: &Inventory) -> Value {
         "roles": roles,
         // The MPI hostfile pibake also writes beside the images (`{{mpi_hostfile}}`).
         "mpi_hostfile": crate::exports::mpi_hostfile(inv),
+        // The swarm's and k3s's parsed settings, when the cluster forms one (strict mode
+        // makes `{{swarm.stack}}` an error in a cluster without a swarm).
+        "swarm": inv.swarm.as_ref().map(|s| json!({
+            "manager": s.leader, "manager_address": s.leader_address.to_string(), "stack": s.stack.to_string(),
+        })),
+        "k3s": inv.k3s.as_ref().map(|k| json!({
+            "server": k.server, "url": format!("https://{}:6443", k.server_address),
+        })),
     })
 }
 

@@ -50,6 +50,24 @@ pub fn human(p: &Plan) -> String {
             p.role
         );
     }
+    for a in &p.artifacts {
+        let _ = writeln!(
+            s,
+            "  copy    {:04o} {}  [{} {}, sha256 {}... checked at build]",
+            a.mode,
+            a.path,
+            a.key,
+            a.source.display(),
+            &a.sha256.to_string()[..12],
+        );
+    }
+    if let Some(j) = &p.join {
+        let system = match j {
+            super::Join::Swarm { .. } => "swarm",
+            super::Join::K3s { .. } => "k3s",
+        };
+        let _ = writeln!(s, "  {system:<7} {}", j.summary());
+    }
     for d in &p.dirs {
         let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);
     }

@@ -7,7 +7,8 @@
 # on one virtual segment (tests/e2e/lib.sh) with no way out, and checks:
 #   - each node installed docker.io on first boot with no network, at the version
 #     pibake.lock holds, and removed the .debs;
-#   - `docker node ls` on the manager shows both nodes Ready, each labelled with its role;
+#   - `docker node ls` on the manager shows both nodes Ready, each labelled with its role
+#     and its `labels` var from the inventory;
 #   - the stack's two-replica service runs one task on each node, and answers on its
 #     published port on both nodes;
 #   - the join token is in no log: not in either node's journal, not in the build's
@@ -18,7 +19,7 @@ e2e_init
 
 netns_up 10.20.0.1/24
 cluster=$(cluster_file container-cluster "$work/cluster" \
-  's|^  - { name: "worker\[1-3\]", role: worker }$|  - { name: worker1, role: worker }|')
+  's|^  - { name: "worker\[1-3\]", role: worker, |  - { name: worker1, role: worker, |')
 
 # The stack's image: busybox-static for the nodes' architecture, fetched by pibake for a
 # scratch role and read back from the image it baked it into.
@@ -60,11 +61,12 @@ got=$(on manager "sudo -n docker node ls --format '{{.Hostname}} {{.Status}}'")
 for n in manager worker1; do
   grep -qx "$n Ready" <<<"$got" || fail "docker node ls does not show $n Ready: $got"
 done
-for np in manager:manager worker1:worker; do
-  got=$(on manager "sudo -n docker node inspect --format '{{index .Spec.Labels \"role\"}}' ${np%%:*}")
-  [ "$got" = "${np#*:}" ] || fail "${np%%:*} is labelled role=$got, not ${np#*:}"
+for want in "manager role=manager zone=desk" "worker1 role=worker zone=rack"; do
+  n=${want%% *}
+  got=$(on manager "sudo -n docker node inspect --format '{{range \$k, \$v := .Spec.Labels}}{{\$k}}={{\$v}} {{end}}' $n")
+  [ "$n $got" = "$want " ] || fail "$n is labelled '$got', the inventory says '${want#* }'"
 done
-say "docker node ls: manager and worker1 Ready, labelled with their roles"
+say "docker node ls: manager and worker1 Ready, labelled with their roles and zones"
 got=$(on manager "sudo -n docker service ps app_hello --filter desired-state=running --format '{{.Node}}'" | sort | tr '\n' ' ')
 [ "$got" = "manager worker1 " ] || fail "the two tasks do not run one on each node: $got"
 for a in 10.20.0.10 10.20.0.11; do

@@ -884,3 +884,128 @@ fn the_ansible_inventory_and_the_mpi_hostfile_describe_the_cluster() {
     );
     assert!(vars["lb"].get("mpi_slots").is_none());
 }
+
+/// k3s: the user's binary and images baked in as they are (read back with debugfs), and
+/// each node's config.yaml 0600 (read back by a YAML parser) with the one token the
+/// first build made into the state directory (0600) and the next build kept; that token
+/// is in no plan, no output of the build and nothing it printed.
+#[test]
+fn k3s_nodes_get_the_release_files_and_one_token_that_is_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let path = example_on(Path::new("examples/k3s-cluster"), &f.image, work.path());
+    let built = build(&load(&path), &[], &options(work.path())).unwrap();
+    let token_file = work.path().join("state/_cluster/k3s-token");
+    let mode = fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert!(
+        token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    let binary = fs::read_to_string(work.path().join("k3s/k3s-arm64")).unwrap();
+    let images =
+        fs::read_to_string(work.path().join("k3s/k3s-airgap-images-arm64.tar.zst")).unwrap();
+    let images_at = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-arm64.tar.zst";
+    let check = |built: &[pibake::bake::Built]| {
+        for (i, b) in built.iter().enumerate() {
+            e2fsck_clean(&b.image, f.root_offset);
+            let at = |p: &str| debugfs(&b.image, f.root_offset, &format!("stat {p}"));
+            assert!(
+                at("/usr/local/bin/k3s").contains("Mode:  0755"),
+                "{}",
+                b.node
+            );
+            assert!(at(images_at).contains("Mode:  0644"), "{}", b.node);
+            let config = at("/etc/rancher/k3s/config.yaml");
+            assert!(
+                config.contains("Mode:  0600") && config.contains("User:     0"),
+                "{config}"
+            );
+            let cat = |p: &str| debugfs(&b.image, f.root_offset, &format!("cat {p}"));
+            assert_eq!(cat("/usr/local/bin/k3s"), binary);
+            assert_eq!(cat(images_at), images);
+            let y: serde_json::Value =
+                serde_norway::from_str(&cat("/etc/rancher/k3s/config.yaml")).unwrap();
+            let address = format!("10.30.0.{}", 10 + i);
+            assert_eq!(y["token"], token.as_str(), "{}", b.node);
+            assert_eq!(y["node-name"], b.node.as_str());
+            assert_eq!(y["node-ip"], address.as_str());
+            if b.node == "server" {
+                assert_eq!(y["advertise-address"], "10.30.0.10");
+                assert_eq!(y["node-label"], serde_json::json!(["role=server"]));
+                assert!(y.get("server").is_none());
+            } else {
+                assert_eq!(y["server"], "https://10.30.0.10:6443");
+                assert_eq!(
+                    y["node-label"],
+                    serde_json::json!(["role=agent", "zone=rack"])
+                );
+            }
+        }
+    };
+    assert_eq!(built.len(), 4);
+    check(&built);
+
+    // A second build, through the command line: the same token, and none of it shown.
+    let (c, o) = (path.to_str().unwrap(), work.path().join("out"));
+    let state = work.path().join("state");
+    let run = pibake(&[
+        "build",
+        c,
+        "--out",
+        o.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(fs::read_to_string(&token_file).unwrap().trim(), token);
+    check(&built);
+    let mut shown = String::from_utf8_lossy(&run.stdout).into_owned();
+    shown += &String::from_utf8_lossy(&run.stderr);
+    shown += &pibake_ok(&["plan", c]);
+    shown += &pibake_ok(&["plan", "--json", c]);
+    for e in fs::read_dir(&o).unwrap().map(|e| e.unwrap().path()) {
+        if e.extension().is_none_or(|x| x != "img") && e.is_file() {
+            shown += &String::from_utf8_lossy(&fs::read(&e).unwrap());
+        }
+    }
+    assert!(
+        shown.contains("config.yaml 0600 gets the cluster token"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&token), "the k3s token was shown");
+}
+
+/// A file whose sha256 is not the one the cluster file gives is refused, naming the key
+/// and the file, before any node's image is written.
+#[test]
+fn a_k3s_file_with_another_sha256_is_refused_before_any_image() {
+    let f = Fixture::new(Release::Bookworm);
+    let work = tempfile::tempdir().unwrap();
+    let path = example_on(Path::new("examples/k3s-cluster"), &f.image, work.path());
+    fs::write(work.path().join("k3s/k3s-arm64"), "another build of k3s\n").unwrap();
+    let Err(err) = build(&load(&path), &[], &options(work.path())) else {
+        panic!("a file with another sha256 was baked");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("k3s/k3s-arm64: its sha256 is ")
+            && err.contains("and `k3s.binary.sha256` in the cluster file says"),
+        "{err}"
+    );
+    let left: Vec<_> = fs::read_dir(work.path().join("out"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !left
+            .iter()
+            .any(|n: &std::ffi::OsString| n.to_string_lossy().ends_with(".img")),
+        "{left:?}"
+    );
+}

@@ -252,6 +252,8 @@ fn good(nodes: &str, networks: &str, admin: &str) -> String {
 }
 
 const NETS: &str = "  lan: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }";
+/// A `k3s:` section naming files that need not exist: plans only warn of missing ones.
+const K3S: &str = "k3s:\n  binary: { path: k3s/k3s, sha256: \"aa00000000000000000000000000000000000000000000000000000000000000\" }\n  images: { path: k3s/images.tar.zst, sha256: \"aa00000000000000000000000000000000000000000000000000000000000000\" }\n";
 const NODES: &str = "  - { name: \"w[1-2]\", role: worker }";
 
 fn admin() -> String {
@@ -764,6 +766,94 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
             worker("cmdline: { remove: [root] }\n"),
             "profiles/worker.yaml:1:21: removing `root=` from cmdline.txt makes an image that cannot boot",
         ),
+        // Swarm and k3s: parts, labels, stack names, the node that starts the cluster, the
+        // user's files.
+        (
+            good(NODES, NETS, &a),
+            worker("extends: worker\nswarm: boss\n"),
+            "profiles/worker.yaml:2:8: swarm `boss`: use manager or worker",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: worker\nk3s: master\n"),
+            "profiles/worker.yaml:2:6: k3s `master`: use server or agent",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: worker\nvars: { labels: { Zone: a } }\n"),
+            "profiles/worker.yaml:2:17: label name `Zone`: use lowercase letters",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, vars: { labels: { zone: \"a b\" } } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "cluster.yaml:11:47: label `zone`: value `a b` must be letters, digits",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, vars: { labels: { role: db } } }",
+                NETS,
+                &a,
+            ),
+            vec![],
+            "label `role` is pibake's",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nswarm: worker\n"),
+            "cluster.yaml:11:3: the swarm (a `swarm: manager`) has no node to start it",
+        ),
+        (
+            good(NODES, NETS, &a).replace("roles:", "swarm: { stack: My App }\nroles:"),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nswarm: manager\n"),
+            "cluster.yaml:8:17: stack name `My App`",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: base\nswarm: manager\n"),
+            "`w1` starts the swarm (a `swarm: manager`) but has no static address",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker(
+                "extends: base\ninterfaces: { eth0: { network: lan } }\nswarm: manager\nk3s: agent\n",
+            ),
+            "profile `worker` says both `swarm:` and `k3s:`",
+        ),
+        (
+            good(NODES, NETS, &a).replace("roles:", &format!("{K3S}roles:")),
+            vec![],
+            "cluster.yaml:9:9: `k3s:` is set, but no role's profile says `k3s:`",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nk3s: agent\n"),
+            "role `worker` runs k3s, and cluster.yaml has no `k3s:` naming its files",
+        ),
+        (
+            good(NODES, NETS, &a).replace("roles:", &format!("{K3S}roles:")),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nk3s: server\n"),
+            "k3s has more than one server (w1, w2)",
+        ),
+        (
+            good(NODES, NETS, &a).replace(
+                "roles:",
+                &format!("{K3S}roles:").replace("sha256: \"aa", "sha256: \"zz"),
+            ),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nk3s: agent\n"),
+            "is not a sha256 (64 hex digits)",
+        ),
+        (
+            good(NODES, NETS, &a).replace(
+                "roles:",
+                &format!("{K3S}roles:").replace("images.tar.zst", "images.zip"),
+            ),
+            worker("extends: base\ninterfaces: { eth0: { network: lan } }\nk3s: agent\n"),
+            "`k3s/images.zip` is not an archive k3s imports",
+        ),
     ];
     let failed: Vec<String> = cases
         .iter()
@@ -881,4 +971,72 @@ fn private_sources_stay_private_and_source_dirs_allow_a_directory() {
     assert_eq!((f.mode, f.secret), (0o600, true));
     let shown = pibake::plan::human(p);
     assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+/// The swarm's settings file is made from parsed values: the first non-spare manager
+/// leads, every member's labels are its role and its `labels` var, a spare is labelled
+/// but not waited for, and the plan's summary line names the join without a token.
+#[test]
+fn swarm_members_get_their_settings_and_labels_from_the_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string("examples/container-cluster/cluster.yaml")
+        .unwrap()
+        .replace(
+            "  - { name: \"worker[1-3]\", role: worker, vars: { labels: { zone: rack } } }",
+            "  - { name: \"worker[1-2]\", role: worker, vars: { labels: { zone: rack } } }\n  - { name: standby, role: worker, spare: true }",
+        );
+    assert!(
+        text.contains("standby"),
+        "the example's nodes changed shape"
+    );
+    let mut extra = Vec::new();
+    for f in [
+        "profiles/app-manager.yaml",
+        "profiles/app-node.yaml",
+        "overlays/app/etc/pibake/swarm/stack.yml.hbs",
+    ] {
+        extra.push((
+            f,
+            fs::read_to_string(Path::new("examples/container-cluster").join(f)).unwrap(),
+        ));
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let inv = Inventory::load(&cluster(dir.path(), &text, &extra)).unwrap();
+    let ps = plans(&inv, &[], Some(NetworkStack::NetworkManager)).unwrap();
+    let env = |node: &str| {
+        file(
+            ps.iter().find(|p| p.node == node).unwrap(),
+            "/etc/pibake/swarm.env",
+        )
+        .to_string()
+    };
+    let manager = env("manager");
+    for line in [
+        "SWARM_MANAGER=manager\n",
+        "SWARM_MANAGER_ADDRESS=10.20.0.10\n",
+        "SWARM_ADDRESS=10.20.0.10\n",
+        "SWARM_JOIN_AS=manager\n",
+        "SWARM_STACK=app\n",
+        "SWARM_NODES=manager worker1 worker2\n",
+        "SWARM_LABELS=manager role=manager zone=desk\n",
+        "SWARM_LABELS=worker2 role=worker zone=rack\n",
+        "SWARM_LABELS=standby role=worker\n",
+    ] {
+        assert!(manager.contains(line), "{line:?} not in:\n{manager}");
+    }
+    let worker = env("worker1");
+    assert!(
+        worker.contains("SWARM_JOIN_AS=worker\n") && worker.contains("SWARM_ADDRESS=10.20.0.11\n"),
+        "{worker}"
+    );
+    let stack = file(&ps[0], "/etc/pibake/swarm/stack.yml");
+    assert!(stack.contains("as the stack `app`"), "{stack}");
+    let text = pibake::plan::human(&ps[1]);
+    assert!(
+        text.contains("  swarm   worker that joins manager (10.20.0.10:2377) with a worker token it fetches from manager over the cluster's SSH at first boot; labels role=worker zone=rack"),
+        "{text}"
+    );
+    assert!(
+        pibake::plan::human(&ps[0]).contains("deploys /etc/pibake/swarm/stack.yml as stack `app`")
+    );
 }

@@ -459,7 +459,7 @@ fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
         &[],
     ));
     assert!(
-        err.contains("role app's packages need 48.0 MiB")
+        err.contains("role app's packages and files need 48.0 MiB")
             && err.contains("MiB free")
             && err.contains("hello-pibake (48.0 MiB)"),
         "{err}"

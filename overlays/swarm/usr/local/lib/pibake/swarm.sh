@@ -2,18 +2,22 @@
 # Written by pibake: forms the Docker swarm of the cluster from its inventory
 # (/etc/pibake/swarm.env), once; pibake-swarm.service runs it until it has succeeded.
 #   every node: loads the `docker save` archives in /var/lib/pibake/images;
-#   the manager: `docker swarm init` on its cluster address, then, once every node of the
-#     inventory is Ready, labels each with its role and deploys /etc/pibake/swarm/stack.yml;
-#   the others: fetch the worker join token from the manager over the cluster's SSH (the
-#     admin's cluster key, the host keys pibake baked) and join, retrying with backoff.
+#   the manager: `docker swarm init` on its cluster address, then, once every member is
+#     Ready, labels each (role and `labels` var) and deploys /etc/pibake/swarm/stack.yml;
+#   the others: fetch the join token (worker or manager, as their profile says) from the
+#     manager over the cluster's SSH (the admin's cluster key, the host keys pibake baked)
+#     and join, retrying with backoff.
 # The join token is held in a variable only: never echoed, logged or written to a file.
 set -eu
-# The settings are read as data, never sourced: `vars.swarm_stack` is free text from the
-# inventory, and only ever reaches a command as one quoted argument.
-setting() { sed -n "s/^$1=//p" /etc/pibake/swarm.env | head -n 1; }
+# The settings are read as data, never sourced. pibake wrote them from parsed values:
+# node names, addresses, a stack name and labels of letters, digits and `._-=`, so a
+# word never holds a space or a glob character.
+env=/etc/pibake/swarm.env
+setting() { sed -n "s/^$1=//p" "$env" | head -n 1; }
 SWARM_MANAGER=$(setting SWARM_MANAGER)
 SWARM_MANAGER_ADDRESS=$(setting SWARM_MANAGER_ADDRESS)
 SWARM_ADDRESS=$(setting SWARM_ADDRESS)
+SWARM_JOIN_AS=$(setting SWARM_JOIN_AS)
 SWARM_ADMIN=$(setting SWARM_ADMIN)
 SWARM_STACK=$(setting SWARM_STACK)
 SWARM_NODES=$(setting SWARM_NODES)
@@ -43,16 +47,20 @@ if [ "$me" = "$SWARM_MANAGER" ]; then
     fi
     ready() {
         up=$(docker node ls --format '{{.Hostname}} {{.Status}}')
-        for entry in $SWARM_NODES; do
-            echo "$up" | grep -qx "${entry%%:*} Ready" || return 1
+        for name in $SWARM_NODES; do
+            echo "$up" | grep -qx "$name Ready" || return 1
         done
     }
-    say "waiting for every node: $SWARM_NODES"
+    say "waiting for every member: $SWARM_NODES"
     backoff ready
-    for entry in $SWARM_NODES; do
-        docker node update --label-add "role=${entry#*:}" "${entry%%:*}" >/dev/null
+    # SWARM_LABELS=NAME LABEL...: a spare's line is skipped until it has joined.
+    sed -n 's/^SWARM_LABELS=//p' "$env" | while read -r name labels; do
+        docker node inspect "$name" </dev/null >/dev/null 2>&1 || continue
+        for label in $labels; do
+            docker node update --label-add "$label" "$name" </dev/null >/dev/null
+        done
     done
-    say "every node Ready and labelled with its role"
+    say "every member Ready and labelled"
     if [ -f /etc/pibake/swarm/stack.yml ]; then
         docker stack deploy --compose-file /etc/pibake/swarm/stack.yml "$SWARM_STACK"
         say "stack $SWARM_STACK deployed"
@@ -64,7 +72,7 @@ else
         token() {
             token=$(ssh -n -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=yes \
                 -o ConnectTimeout=10 "$SWARM_ADMIN@$SWARM_MANAGER" \
-                sudo -n docker swarm join-token -q worker) && [ -n "$token" ]
+                sudo -n docker swarm join-token -q "$SWARM_JOIN_AS") && [ -n "$token" ]
         }
         say "asking $SWARM_MANAGER for the join token"
         backoff token
