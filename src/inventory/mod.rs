@@ -14,6 +14,7 @@ pub mod profile;
 pub mod schema;
 pub mod shipped;
 pub mod source;
+pub mod var_types;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -150,6 +151,7 @@ impl Inventory {
         }
         let mut networks = networks;
         resolve_servers(&source, &file, &mut networks, &nodes)?;
+        var_types::check(&source, &file, &profiles, &nodes)?;
         let (swarm, k3s) = orchestrator::load(&source, &file, &profiles, &nodes)?;
         Ok(Inventory {
             swarm,

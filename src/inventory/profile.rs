@@ -14,6 +14,7 @@ use super::orchestrator::{K3sPart, LABELS_VAR, Labels, SwarmPart};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::Source;
+use super::var_types::VarType;
 use crate::error::{Error, Result};
 
 /// A merged profile and where it came from.
@@ -152,6 +153,9 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
     }
     if let Some(v) = p.vars.get(LABELS_VAR) {
         Labels::parse(v).map_err(|why| source.error_at(&format!("vars.{LABELS_VAR}"), &why))?;
+    }
+    for (var, ty) in &p.var_types {
+        VarType::parse(ty).map_err(|why| source.error_at(&format!("var_types.{var}"), &why))?;
     }
     if let Some(s) = &p.swarm {
         SwarmPart::parse(s).map_err(|why| source.error_at("swarm", &why))?;

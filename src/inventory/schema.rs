@@ -304,6 +304,11 @@ pub struct ProfileFile {
     pub swarm: Option<String>,
     /// `k3s: server` or `k3s: agent`: the role's nodes run k3s (see cluster.yaml's `k3s:`).
     pub k3s: Option<String>,
+    /// `var_types:`, template variable -> the grammar its value must have (`word`,
+    /// `line`, `interface`, `path`, `subnet`, `port`, `duration`), for the variables the
+    /// role's overlays paste into configuration files.
+    #[serde(default)]
+    pub var_types: BTreeMap<String, String>,
 }
 
 /// One entry of a profile's `interfaces:` (`eth0: { network: lan }`, `wlan0: { dhcp:

@@ -854,6 +854,37 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
             worker("extends: base\ninterfaces: { eth0: { network: lan } }\nk3s: agent\n"),
             "`k3s/images.zip` is not an archive k3s imports",
         ),
+        // Typed template variables: checked where the value was written.
+        (
+            good(NODES, NETS, &a),
+            worker("extends: worker\nvar_types: { share: folder }\n"),
+            "profiles/worker.yaml:2:21: unknown var type `folder`; one of: word, line",
+        ),
+        (
+            good(NODES, NETS, &a).replace("roles:", "vars: { share: \"/srv *(rw)\" }\nroles:"),
+            vec![(
+                "profiles/worker.yaml",
+                "extends: base\nvar_types: { share: path }\n",
+            )],
+            "cluster.yaml:8:16: `/srv *(rw)` is not a path: an absolute path",
+        ),
+        (
+            good(
+                "  - { name: w1, role: worker, vars: { share: /srv/../etc } }",
+                NETS,
+                &a,
+            ),
+            vec![(
+                "profiles/worker.yaml",
+                "extends: base\nvar_types: { share: path }\n",
+            )],
+            "cluster.yaml:11:46: `/srv/../etc` is not a path",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("extends: base\nvar_types: { every: duration }\nvars: { every: soon }\n"),
+            "profiles/worker.yaml:3:16: `soon` is not a duration: a systemd time span like 5min or 1h 30min (profile `worker` declares `every` a duration)",
+        ),
     ];
     let failed: Vec<String> = cases
         .iter()
