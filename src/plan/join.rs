@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Plan;
 use crate::error::Result;
-use crate::inventory::orchestrator::{self, K3sPart, SwarmPart};
+use crate::inventory::orchestrator::{self, K3sPart, Swarm, SwarmPart};
 use crate::inventory::{Inventory, Node};
 use pibake_image::digest::Sha256;
 
@@ -129,7 +129,7 @@ pub fn plan(inv: &Inventory, node: &Node, plan: &mut Plan) -> Result<()> {
     let labels = inv.labels(node).with_role(&node.role);
     let address = node.addresses.values().next();
     if let (Some(part), Some(s)) = (orchestrator::swarm_part(profile), &inv.swarm) {
-        plan.add_file(SWARM_ENV, 0o644, swarm_env(inv, node, part));
+        plan.add_file(SWARM_ENV, 0o644, swarm_env(inv, s, node, part));
         plan.join = Some(Join::Swarm {
             part,
             leads: node.name == s.leader,
@@ -200,11 +200,7 @@ pub fn plan(inv: &Inventory, node: &Node, plan: &mut Plan) -> Result<()> {
 
 /// `/etc/pibake/swarm.env`: `KEY=VALUE` lines of parsed values (names, addresses,
 /// labels), read by swarm.sh with `sed`, never sourced.
-fn swarm_env(inv: &Inventory, node: &Node, part: SwarmPart) -> String {
-    let s = inv
-        .swarm
-        .as_ref()
-        .expect("a swarm member's inventory has a swarm");
+fn swarm_env(inv: &Inventory, s: &Swarm, node: &Node, part: SwarmPart) -> String {
     let members: Vec<&Node> = inv
         .nodes
         .iter()
