@@ -201,7 +201,7 @@ pub enum ErrorKind {
         /// What a user can do about it, when there is something.
         hint: Option<&'static str>,
     },
-    /// A new filesystem's parameters cannot work.
+    /// A new filesystem's parameters, or a size to grow one to, cannot work.
     InvalidGeometry(String),
 }
 

@@ -178,12 +178,12 @@ impl Ext4 {
     }
 
     /// First block of group `g`.
-    fn group_start(&self, g: u32) -> Block {
+    pub(super) fn group_start(&self, g: u32) -> Block {
         self.sb.first_data_block() + u64::from(g) * u64::from(self.sb.blocks_per_group())
     }
 
     /// Blocks in group `g` (the last group may be short).
-    fn group_len(&self, g: u32) -> u32 {
+    pub(super) fn group_len(&self, g: u32) -> u32 {
         let left = self.sb.blocks_count() - self.group_start(g).0;
         u32::try_from(left).map_or(self.sb.blocks_per_group(), |left| {
             left.min(self.sb.blocks_per_group())
@@ -221,7 +221,7 @@ impl Ext4 {
     }
 
     /// The group's block bitmap, from memory, disk, or computed for `BLOCK_UNINIT`.
-    fn block_bitmap(&mut self, g: u32) -> Result<&mut Vec<u8>> {
+    pub(super) fn block_bitmap(&mut self, g: u32) -> Result<&mut Vec<u8>> {
         if !self.bitmaps.blocks.contains_key(&g) {
             let gd = &self.groups[g as usize];
             let map = if self.sb.group_csum() && gd.flags() & BG_BLOCK_UNINIT != 0 {

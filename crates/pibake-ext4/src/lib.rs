@@ -16,7 +16,8 @@
 //!
 //! What is written: extent-mapped files, linear and hash-indexed (two-level) directories,
 //! fast and slow symlinks, metadata_csum and gdt_csum checksums, flex_bg and
-//! `BLOCK_UNINIT`/`INODE_UNINIT` groups, and new filesystems ([`Ext4::mkfs`]). What is
+//! `BLOCK_UNINIT`/`INODE_UNINIT` groups, new filesystems ([`Ext4::mkfs`]), and growth
+//! to a larger partition ([`Ext4::grow`], offline, as resize2fs does it). What is
 //! refused before any write: a journal that needs recovery, orphans, an error state,
 //! block-mapped files, three-level htrees (`large_dir`), and unknown incompatible
 //! features.
@@ -35,9 +36,9 @@
 //! ```
 //!
 //! Internals, one module per on-disk structure: `superblock` (geometry, features),
-//! `group` (descriptors, bitmaps, allocation), `inode`, `extent` (extent trees), `dir`
-//! (directory blocks), `htree` (hash-indexed directories), [`hash`] (their name
-//! hashes), [`mkfs`] (new filesystems), `csum` and `le` (checksums and field access).
+//! `group` (descriptors, bitmaps, allocation), `grow` (to a larger partition), `inode`,
+//! `extent` (extent trees), `dir` (directory blocks), `htree` (hash-indexed
+//! directories), [`hash`] (their name hashes), [`mkfs`] (new filesystems), `csum` and `le` (checksums and field access).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -58,6 +59,7 @@ mod dir;
 mod error;
 mod extent;
 mod group;
+mod grow;
 pub mod hash;
 mod htree;
 mod inode;
@@ -70,6 +72,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use device::{Device, FileRange};
 use error::Block;
 pub use error::{Error, ErrorKind, Ino, Result, Structure};
+pub use grow::Growth;
 
 pub use dir::DirEntry;
 use extent::Mapping;

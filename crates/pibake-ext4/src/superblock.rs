@@ -16,6 +16,7 @@ pub const SB_SIZE: usize = 1024;
 // s_feature_compat
 pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
 pub const COMPAT_EXT_ATTR: u32 = 0x8;
+pub const COMPAT_RESIZE_INODE: u32 = 0x10;
 pub const COMPAT_DIR_INDEX: u32 = 0x20;
 pub const COMPAT_SPARSE_SUPER2: u32 = 0x200;
 
@@ -279,6 +280,18 @@ impl Superblock {
     pub fn blocks_count(&self) -> u64 {
         get_split(&self.raw, 0x4, self.is_64bit().then_some(0x150), 4)
     }
+    pub fn set_blocks_count(&mut self, v: u64) {
+        let hi = self.is_64bit().then_some(0x150);
+        set_split(&mut self.raw, 0x4, hi, 4, v);
+    }
+    /// Blocks reserved for the superuser.
+    pub fn r_blocks(&self) -> u64 {
+        get_split(&self.raw, 0x8, self.is_64bit().then_some(0x154), 4)
+    }
+    pub fn set_r_blocks(&mut self, v: u64) {
+        let hi = self.is_64bit().then_some(0x154);
+        set_split(&mut self.raw, 0x8, hi, 4, v);
+    }
     pub fn free_blocks(&self) -> u64 {
         get_split(&self.raw, 0xC, self.is_64bit().then_some(0x158), 4)
     }
@@ -288,6 +301,9 @@ impl Superblock {
     }
     pub fn inodes_count(&self) -> u32 {
         self.raw.u32_at(0x0)
+    }
+    pub fn set_inodes_count(&mut self, v: u32) {
+        self.raw.set_u32(0x0, v);
     }
     pub fn free_inodes(&self) -> u32 {
         self.raw.u32_at(0x10)
@@ -351,6 +367,13 @@ impl Superblock {
     }
     pub fn reserved_gdt_blocks(&self) -> u64 {
         u64::from(self.raw.u16_at(0xCE))
+    }
+    pub fn set_reserved_gdt_blocks(&mut self, v: u16) {
+        self.raw.set_u16(0xCE, v);
+    }
+    /// `s_overhead_clusters`: 0 asks the kernel to compute it at mount.
+    pub fn set_overhead_clusters(&mut self, v: u32) {
+        self.raw.set_u32(0x248, v);
     }
     pub fn log_groups_per_flex(&self) -> u32 {
         u32::from(self.raw.u8_at(0x174))

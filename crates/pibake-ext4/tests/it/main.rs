@@ -2,6 +2,7 @@
 //! e2fsprogs (`e2fsck -fn`, `debugfs`) and read back by ext4-view, a second reader.
 
 mod corrupt;
+mod grow;
 mod hash;
 mod props;
 mod util;
