@@ -1,5 +1,6 @@
 //! Small values that several layers parse: a numeric owner (`UID:GID`, as profiles and
-//! `pibake fs` take it) and the build clock (`SOURCE_DATE_EPOCH`).
+//! `pibake fs` take it), a size (`root_size: 4GiB`) and the build clock
+//! (`SOURCE_DATE_EPOCH`).
 //!
 //! Owners are numeric on purpose: a name means nothing until it is looked up in the
 //! image's own passwd, and the build host's users are not the image's.
@@ -35,6 +36,64 @@ impl fmt::Display for Owner {
     }
 }
 
+/// A size in bytes, written as a whole number with a binary unit (`512MiB`, `4GiB`,
+/// `1TiB`) or as bytes. Decimal units (`4GB`, `4G`) are refused rather than guessed:
+/// 4 GB and 4 GiB differ by 7%, and on an SD card that is the difference between fitting
+/// and not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ByteSize, String> {
+        let text = s.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let shift = match unit.trim() {
+            "" | "B" => 0,
+            "KiB" => 10,
+            "MiB" => 20,
+            "GiB" => 30,
+            "TiB" => 40,
+            other => {
+                return Err(format!(
+                    "size `{s}`: unit `{other}` is not one of B, KiB, MiB, GiB, TiB (write `4GiB`, not `4G` or `4GB`)"
+                ));
+            }
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+            .map(ByteSize)
+            .ok_or_else(|| format!("size `{s}` is not a whole number with a unit (e.g. `4GiB`)"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        // A visitor, not an untagged enum: the YAML reader then keeps the value's
+        // position for the error.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as `4GiB`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ByteSize, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// `SOURCE_DATE_EPOCH`, the reproducible-builds clock, when it is set to a number: the
 /// time every output of a build is stamped with.
 pub fn source_date_epoch() -> Option<i64> {
@@ -56,6 +115,16 @@ mod tests {
         );
         for bad in ["pi:pi", "1000", "1000:", ":1", "-1:0", "1:2:3"] {
             assert!(bad.parse::<Owner>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_binary_units_only() {
+        assert_eq!("4GiB".parse(), Ok(ByteSize(4 << 30)));
+        assert_eq!("512 MiB".parse(), Ok(ByteSize(512 << 20)));
+        assert_eq!("4096".parse(), Ok(ByteSize(4096)));
+        for bad in ["4G", "4GB", "4.5GiB", "-1GiB", "GiB", "", "99999999999TiB"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
         }
     }
 }

@@ -13,6 +13,7 @@ mod lock;
 mod outputs;
 mod progress;
 pub mod systemd;
+mod under;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -27,14 +28,15 @@ use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
 use crate::inventory::orchestrator::K3sToken;
 use crate::packages::{self, cache::Store};
+use crate::plan::room::Room;
 use crate::plan::{Plan, plans};
-use outputs::Outputs;
 use pibake_image::base::{self, CacheOptions};
 use pibake_image::chunks::{Layer, NodeImage};
 use pibake_image::codec::Codec;
 use pibake_image::digest::Sha256;
 use pibake_image::partition::DiskId;
 use pibake_image::region::Region;
+use under::{Bases, Under};
 
 /// Releases whose first-boot mechanics pibake knows (see the reference notes).
 const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie"];
@@ -174,27 +176,32 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     for p in &mut all {
         p.attach_packages(&resolved);
     }
-    check_package_space(&all, &base.raw)?;
+    let room = Room::measure(inv, &all, &base.raw)?;
     let store = Store::new(&cache_dir);
     // Held until the build returns: no other build writes these directories meanwhile.
     let _locks = (
         lock::lock(&opts.state, "state directory")?,
         lock::lock(&opts.out, "output directory")?,
     );
-    let out = Outputs::prepare(&base.raw, &base_sha, &cache_dir, opts, cores)?;
+    let bases = Bases::prepare(&base.raw, &base_sha, room, &cache_dir, opts, cores)?;
     for p in &all {
-        for f in out.files(&p.node) {
+        for f in bases.for_role(&p.role).out.files(&p.node) {
             // Left by an earlier build that was killed: never a final name, safe to drop.
             let _ = std::fs::remove_file(outputs::part_name(&f));
         }
     }
-    check_space(&out, &base.raw, &all, opts)?;
-    let layers = role_layers(&all, &base.raw, &out, &store, opts)?;
+    check_space(&bases, &all, opts)?;
+    let layers = role_layers(&all, &bases, &store, opts)?;
+    let per_job = bases
+        .all()
+        .map(|u| u.out.memory_per_job())
+        .max()
+        .unwrap_or(1);
     let jobs = match opts.jobs {
         0 => cores,
         n => n,
     }
-    .min((MEMORY_BUDGET / out.memory_per_job()) as usize)
+    .min((MEMORY_BUDGET / per_job) as usize)
     .clamp(1, all.len().max(1));
 
     // Every node's keys first: each image carries the whole cluster's known_hosts.
@@ -231,9 +238,8 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         let r = build_node(
             inv,
             &node,
-            (&base.raw, layer),
+            (bases.for_role(&plan.role), layer),
             &report,
-            &out,
             opts,
             &|stage| bars.stage(w, &plan.node, stage),
         );
@@ -273,9 +279,15 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
 
 /// Refuses to start when the output directory's filesystem cannot hold every node's
 /// files (counting the space that files being replaced will give back).
-fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Result<()> {
+fn check_space(bases: &Bases, all: &[Plan], opts: &Options) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let per_node = out.bytes_per_node(base)?;
+    let mut per_node = 0;
+    let mut nodes = 0;
+    for p in all {
+        let under = bases.for_role(&p.role);
+        per_node = per_node.max(under.out.bytes_per_node(&under.raw)?);
+        nodes += under.out.bytes_per_node(&under.raw)?;
+    }
     // A node's packages are data of its own in each of its files (`.deb`s do not
     // compress), on top of what a plan otherwise changes.
     let packages: u64 = all.iter().map(Plan::layer_bytes).sum();
@@ -286,10 +298,10 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
         .map(|p| p.role.as_str())
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
-    let need = per_node * (all.len() as u64 + layers) + packages * opts.formats.len() as u64;
+    let need = nodes + per_node * layers + packages * opts.formats.len() as u64;
     let replaced: u64 = all
         .iter()
-        .flat_map(|p| out.files(&p.node))
+        .flat_map(|p| bases.for_role(&p.role).out.files(&p.node))
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.blocks() * 512)
         .sum();
@@ -309,51 +321,6 @@ fn check_space(out: &Outputs, base: &Path, all: &[Plan], opts: &Options) -> Resu
     .with_hint(
         "free some space, build fewer nodes at a time (--node), write compressed images (--format zst), or build onto a filesystem with reflinks (btrfs, XFS), where raw images share the base's blocks",
     ))
-}
-
-/// Refuses a node whose packages and artifacts do not fit its root filesystem as the
-/// base has it: they are written now, so they must fit now. (What packages unpack to is
-/// installed on first boot, after Raspberry Pi OS has grown the root to the card.)
-fn check_package_space(all: &[Plan], base: &Path) -> Result<()> {
-    let Some(biggest) = all
-        .iter()
-        .max_by_key(|p| p.layer_bytes())
-        .filter(|p| p.has_layer())
-    else {
-        return Ok(());
-    };
-    let free = packages::root_free_bytes(base)?;
-    // Room for the plan's own files, directories and the filesystem's metadata.
-    let margin = 64 << 20;
-    let need = biggest.layer_bytes();
-    if need + margin <= free {
-        return Ok(());
-    }
-    let mut largest: Vec<(String, u64)> = biggest
-        .packages
-        .iter()
-        .map(|d| (d.name.to_string(), d.size))
-        .chain(biggest.artifacts.iter().filter_map(|a| {
-            let size = std::fs::metadata(&a.source).ok()?.len();
-            Some((a.key.clone(), size))
-        }))
-        .collect();
-    largest.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
-    let top: Vec<String> = largest
-        .iter()
-        .take(5)
-        .map(|(name, size)| format!("{name} ({})", packages::lock::size(*size)))
-        .collect();
-    Err(Error::invalid(format!(
-        "{}: role {}'s packages and files need {} in the root filesystem (plus {} of headroom) and the base's root has {} free; largest: {}",
-        base.display(),
-        biggest.role,
-        packages::lock::size(need),
-        packages::lock::size(margin),
-        packages::lock::size(free),
-        top.join(", ")
-    ))
-    .with_hint("use a base with a larger root partition (grow it with `truncate` and `resize2fs` on a copy), or move some packages to `packages_online:`"))
 }
 
 fn check_release(r: &Report, path: &Path) -> Result<()> {
@@ -532,8 +499,7 @@ struct Node<'a> {
 /// copy of their blocks.
 fn role_layers<'p>(
     all: &'p [Plan],
-    base: &Path,
-    out: &Outputs,
+    bases: &Bases,
     store: &Store,
     opts: &Options,
 ) -> Result<BTreeMap<&'p str, Layer>> {
@@ -542,15 +508,16 @@ fn role_layers<'p>(
         if layers.contains_key(p.role.as_str()) {
             continue;
         }
-        let (whole, overlay) = Region::overlay(base)?;
+        let under = bases.for_role(&p.role);
+        let (whole, overlay) = Region::overlay(&under.raw)?;
         apply::role_layer(&whole, p, store, opts.time)?;
         drop(whole);
         let layer = Layer::make(
-            base,
-            &out.index,
+            &under.raw,
+            &under.out.index,
             overlay.take_pages(),
-            &out.codecs(),
-            &out.layer_path(&p.role),
+            &under.out.codecs(),
+            &under.out.layer_path(&p.role),
         )?;
         layers.insert(p.role.as_str(), layer);
     }
@@ -560,24 +527,23 @@ fn role_layers<'p>(
 fn build_node(
     inv: &Inventory,
     node: &Node,
-    (base, layer): (&Path, Option<&Layer>),
+    (under, layer): (&Under, Option<&Layer>),
     report: &Report,
-    out: &Outputs,
     opts: &Options,
     stage: &dyn Fn(&'static str),
 ) -> Result<Built> {
     stage("applying the plan");
-    let (whole, overlay) = Region::overlay(layer.map_or(base, |l| &l.raw))?;
+    let (whole, overlay) = Region::overlay(layer.map_or(&under.raw, |l| &l.raw))?;
     let disk_id = apply::apply(inv, node, &whole, report, opts.time)?;
     drop(whole);
     let image = NodeImage {
-        base,
-        index: &out.index,
+        base: &under.raw,
+        index: &under.out.index,
         layer,
         pages: overlay.take_pages(),
     };
     stage("writing files");
-    let w = out.write(&node.plan.node, &image)?;
+    let w = under.out.write(&node.plan.node, &image)?;
     Ok(Built {
         node: node.plan.node.clone(),
         image: w.files[0].clone(),

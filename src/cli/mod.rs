@@ -24,6 +24,7 @@ pub mod build;
 pub mod demo;
 pub mod flash;
 pub mod fs;
+pub mod grow;
 pub mod init;
 pub mod inspect;
 pub mod plan;
@@ -139,6 +140,7 @@ pub enum Command {
     Verify(flash::VerifyArgs),
     Inspect(inspect::Args),
     Fs(fs::Args),
+    Grow(grow::Args),
     Unpack(unpack::Args),
 }
 
@@ -149,6 +151,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args, &global),
         Command::Inspect(args) => inspect::run(&args, &global),
         Command::Fs(args) => fs::run(&args, &global),
+        Command::Grow(args) => grow::run(&args, &global),
         Command::Unpack(args) => unpack::run(&args, &global),
         Command::Validate(args) => validate::run(&args, &global),
         Command::Build(args) => build::run(&args, &global),

@@ -10,6 +10,7 @@ use pibake::fs::fat::Fat;
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::packages::Resolved;
 use pibake::packages::lock::size as size_text;
+use pibake::plan::room::{HEADROOM, Reason, Room};
 use pibake::plan::{Plan, human, plans};
 use pibake_image::base;
 use pibake_image::partition::Layout;
@@ -49,9 +50,14 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             p.attach_packages(r);
         }
     }
+    let room = match &base {
+        Some(b) => Some(Room::measure(&inv, &all, &b.raw)?),
+        None => None,
+    };
     if global.json {
         return print_json(&serde_json::json!({
             "packages": resolved.as_ref().map(packages_json),
+            "root": room,
             "nodes": all,
         }));
     }
@@ -60,6 +66,9 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         let _ = writeln!(out, "warning: {w}");
     }
     out.push_str(&packages_text(&inv, resolved.as_ref()));
+    if let Some(room) = &room {
+        out.push_str(&room_text(room));
+    }
     for p in &all {
         out.push_str(&human(p));
         if let Some(b) = &base {
@@ -161,6 +170,37 @@ fn packages_text(inv: &Inventory, resolved: Option<&Resolved>) -> String {
         for c in lines {
             let _ = writeln!(out, "  lock {c}");
         }
+    }
+    out
+}
+
+/// Each role's root partition: the base's, or grown, and why.
+fn room_text(room: &Room) -> String {
+    let mut out = String::new();
+    for (role, r) in &room.roles {
+        let why = match r.reason {
+            Reason::Base => format!(
+                "as the base has it ({} free; the role's software takes {})",
+                size_text(room.base_free),
+                size_text(r.software)
+            ),
+            Reason::Asked => format!(
+                "grown from the base's {}, as `root_size:` asks",
+                size_text(room.base_size)
+            ),
+            Reason::Software => format!(
+                "grown from the base's {}: the role's software takes {} (plus {} of headroom) and the base's root has {} free",
+                size_text(room.base_size),
+                size_text(r.software),
+                size_text(HEADROOM),
+                size_text(room.base_free)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "role {role}: root partition {} {why}",
+            size_text(r.size)
+        );
     }
     out
 }

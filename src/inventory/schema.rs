@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::values::ByteSize;
+
 /// `cluster.yaml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +45,9 @@ pub struct ClusterFile {
     /// `k3s:`, the k3s release the nodes whose profile says `k3s:` run (k3s is not in
     /// Debian, so the user gives its files).
     pub k3s: Option<K3sDef>,
+    /// `root_size:`, the root partition's size in every node's image (`4GiB`), unless a
+    /// role's profile says otherwise; the base's root is grown to it at build time.
+    pub root_size: Option<ByteSize>,
 }
 
 /// `swarm:` in cluster.yaml.
@@ -250,6 +255,9 @@ pub struct ProfileFile {
     pub interfaces: BTreeMap<String, InterfaceDef>,
     /// GPU memory in MiB.
     pub gpu_mem: Option<u32>,
+    /// `root_size:`, the root partition's size in the role's images (`4GiB`): the base's
+    /// root is grown to it at build time (never shrunk). Over the cluster's `root_size`.
+    pub root_size: Option<ByteSize>,
     /// `config:`, edits to the boot partition's config.txt.
     #[serde(default)]
     pub config: ConfigDef,

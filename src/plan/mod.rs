@@ -10,6 +10,7 @@ pub mod join;
 pub mod network;
 pub mod overlay;
 pub mod render;
+pub mod room;
 pub mod template;
 mod text;
 

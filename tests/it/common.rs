@@ -268,8 +268,14 @@ pub fn e2fsck_clean(image: &Path, offset: u64) {
 pub fn fsck_fat_clean(image: &Path, offset: u64, size: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let part = dir.path().join("boot.part");
-    let data = fs::read(image).expect("read image");
-    fs::write(&part, &data[offset as usize..(offset + size) as usize]).expect("write part");
+    let mut data = vec![0u8; size as usize];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &fs::File::open(image).expect("open image"),
+        &mut data,
+        offset,
+    )
+    .expect("read the boot partition");
+    fs::write(&part, &data).expect("write part");
     let out = tool("fsck.fat")
         .args(["-n", path(&part)])
         .output()

@@ -12,6 +12,7 @@ mod ext4;
 mod fat;
 mod flash;
 mod fs_cli;
+mod grow;
 mod httpd;
 mod inspect;
 mod inventory;

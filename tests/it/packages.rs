@@ -444,8 +444,11 @@ fn a_mirror_rewrite_fetches_elsewhere_and_locks_the_image_source() {
     e2fsck_clean(&work.path().join("out/app1.img"), f.root_offset);
 }
 
+/// A role whose packages do not fit the base's root gets its root grown at build
+/// time, once for all its nodes: the plan says so and why, each image's root partition
+/// and filesystem are the larger size, clean, and hold the package.
 #[test]
-fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
+fn packages_that_do_not_fit_the_root_grow_it() {
     let key = aptrepo::keygen();
     // 48 MiB that does not compress, in a 96 MiB root.
     let mut noise = vec![0u8; 48 << 20];
@@ -453,18 +456,29 @@ fn packages_that_do_not_fit_the_root_are_refused_before_anything_is_written() {
     let big = Deb::build_with("hello-pibake", "1.0-1", "", &noise);
     let (_server, f) = serve(&[&big], &key, &key, None);
     let work = tempfile::tempdir().unwrap();
-    let err = failed(build_in(
-        work.path(),
-        &cluster(work.path(), &f.image, ""),
-        &[],
-    ));
+    let path = cluster(work.path(), &f.image, "");
+    let cache = work.path().join("cache").display().to_string();
+    let plan = pibake_ok(&["--cache-dir", &cache, "plan", path.to_str().unwrap()]);
     assert!(
-        err.contains("role app's packages and files need 48.0 MiB")
-            && err.contains("MiB free")
-            && err.contains("hello-pibake (48.0 MiB)"),
-        "{err}"
+        plan.contains("role app: root partition 256.0 MiB grown from the base's 96.0 MiB: the role's software takes 48.0 MiB"),
+        "{plan}"
     );
-    assert!(!work.path().join("out/app1.img").exists());
+    ok(build_in(work.path(), &path, &[]));
+    for node in ["app1", "app2"] {
+        let image = work.path().join(format!("out/{node}.img"));
+        assert_eq!(
+            fs::metadata(&image).unwrap().len(),
+            f.root_offset + (256 << 20),
+            "{node}"
+        );
+        e2fsck_clean(&image, f.root_offset);
+        let deb = "/var/lib/pibake/packages/hello-pibake_1.0-1_arm64.deb";
+        let stat = text(debugfs(&image, f.root_offset, &format!("stat {deb}")));
+        assert!(
+            stat.contains(&format!("Size: {}", big.bytes.len())),
+            "{node}: {stat}"
+        );
+    }
 }
 
 /// A lock holds for the base it was resolved against: a base whose installed set

@@ -53,6 +53,10 @@ pub enum Error {
         /// The compressor's own message.
         message: String,
     },
+    /// The root filesystem refused or failed an edit (growing it, say).
+    #[cfg(feature = "ext4")]
+    #[error(transparent)]
+    Filesystem(#[from] pibake_ext4::Error),
     /// A worker thread panicked; its item was not done.
     #[error("internal error, a worker was lost: {0}")]
     WorkerLost(String),

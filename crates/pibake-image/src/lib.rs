@@ -22,6 +22,7 @@ pub mod codec;
 pub mod digest;
 mod error;
 pub mod frames;
+pub mod grow;
 pub mod partition;
 pub mod pool;
 pub mod region;
