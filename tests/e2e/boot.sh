@@ -5,19 +5,27 @@
 # segment whose gateway is the harness (tests/e2e/lib.sh), and checks over SSH that each
 # came up as the node the inventory describes; reaching a node at all proves its static
 # address was applied. Then rebuilds the worker from its kept state and boots it again:
-# the same host key must be accepted without a warning. (Baked role software is booted
-# by the cluster tests beside this one.)
+# the same host key must be accepted without a warning. The images' roots are grown by
+# pibake 2 GiB past the base's (`root_size:`), and each grows on to its card on first
+# boot as the image's own first boot does. (Baked role software is booted by the cluster
+# tests beside this one.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init
 netns_up 10.0.0.1/24
 
-# The desk example as shipped, but for the base, a key this run holds, and an admin
-# called `ops` (so the image's `pi` is renamed offline and the rename must hold at boot).
-cluster=$(cluster_file desk "$work/cluster")
+# The desk example as shipped, but for the base, a key this run holds, an admin called
+# `ops` (so the image's `pi` is renamed offline and the rename must hold at boot), and a
+# root 2 GiB larger than the base's.
+root_part() { sfdisk -J "$1" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][1]; print(p["size"]*512)'; }
+grown=$(($(root_part "$base") + (2 << 30)))
+cluster=$(cluster_file desk "$work/cluster" "s|^\(base: .*\)$|\1\nroot_size: $((grown >> 20))MiB|")
 out="$work/out"
 
 "$pibake" build "$cluster" --out "$out" --node head --node node1 --quiet >/dev/null
+for n in head node1; do
+  [ "$(root_part "$out/$n.img")" = "$grown" ] || fail "$n.img's root partition is not the base's + 2 GiB"
+done
 
 plan_enables() { "$pibake" plan "$cluster" --node "$1" --json | python3 -c 'import json,sys; p=json.load(sys.stdin); print(" ".join(p["nodes"][0]["services"]["enable"]))'; }
 
@@ -48,6 +56,7 @@ check() {
     grep -qx 'gpu_mem=16' <<<"$got" || fail "config.txt on the node lacks the worker's gpu_mem=16"
   fi
   got=$(on "$node" sudo -n true 2>&1) || fail "the admin cannot sudo without a password: $got"
+  root_on_card "$node"
   say "$node: hostname, eth0 $address/24 via 10.0.0.1, $other in /etc/hosts, services, config.txt, cmdline.txt, fstab, sudo: all as baked"
 }
 

@@ -5,6 +5,9 @@
 # image made here without Docker (examples/container-cluster/make-image.py, from the
 # busybox-static package pibake fetches and verifies like any other), boots both at once
 # on one virtual segment (tests/e2e/lib.sh) with no way out, and checks:
+#   - docker.io does not fit the base's root (sized as pi-gen sizes it): pibake grows the
+#     roles' roots at build time, and each node's root then grows on to its card on
+#     first boot;
 #   - each node installed docker.io on first boot with no network, at the version
 #     pibake.lock holds, and removed the .debs;
 #   - `docker node ls` on the manager shows both nodes Ready, each labelled with its role
@@ -40,6 +43,9 @@ debugfs -R "dump /var/lib/pibake/packages/$deb $work/$deb" "$work/bb/out/bb.img?
 python3 "$work/cluster/make-image.py" "$work/$deb" "$work/cluster/overlays/app/var/lib/pibake/images/hello.tar" >/dev/null
 
 out="$work/out"
+grown=$("$pibake" plan "$cluster" | grep -c "^role \(manager\|worker\): root partition .* grown from the base's .*: the role's software takes") ||
+  fail "pibake plan does not grow the roots for docker.io"
+[ "$grown" = 2 ] || fail "pibake plan grows $grown of the two roles' roots"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
 
 vm_start manager "$out/manager.img" 10.20.0.10
@@ -47,6 +53,7 @@ vm_start worker1 "$out/worker1.img" 10.20.0.11
 for n in manager worker1; do vm_wait "$n" 900; done
 for n in manager worker1; do packages_locked "$n" docker.io; done
 say "manager, worker1: docker.io at the locked version, installed offline"
+for n in manager worker1; do root_on_card "$n"; done
 
 # The swarm forms by itself; the stack follows once both nodes are Ready.
 node=manager

@@ -119,7 +119,10 @@ vm_start() {
   append=$(sed -e 's/console=serial0,[0-9]*/console=ttyAMA0,115200/' -e 's/console=tty1//' \
     -e 's/ quiet//' "$work/$n.cmdline.txt" | tr -s ' ')
   append="$append net.ifnames=0"
-  qemu-img create -q -f qcow2 -F raw -b "$img" "$work/$n.qcow2"
+  # The card is larger than the image, as real cards are, so the image's own first boot
+  # grows the root to it (E2E_CARD_EXTRA bytes more; 1 GiB by default).
+  qemu-img create -q -f qcow2 -F raw -b "$img" "$work/$n.qcow2" \
+    $(($(stat -c %s "$img") + ${E2E_CARD_EXTRA:-$((1 << 30))}))
   ip -n "$ns" tuntap add dev "$tap" mode tap
   ip -n "$ns" link set "$tap" master br0 up
   : >"$work/$n.console"
@@ -203,6 +206,21 @@ vm_wait() {
     fail "systemctl is-system-running says '$got'; failed units: $failed"
   fi
   say "$n: system running after $((SECONDS - booted_at[$n])) s"
+}
+
+# root_on_card NODE: the image's first boot grew the root partition to the end of the
+# card and the filesystem with it, and removed its trigger from cmdline.txt.
+root_on_card() {
+  local n=$1 got
+  node=$n
+  got=$(on "$n" 'set -e; p=$(findmnt -no SOURCE /); p=${p#/dev/}; d=$(basename "$(readlink -f /sys/class/block/$p/..)"); echo $(( $(cat /sys/class/block/$p/start) + $(cat /sys/class/block/$p/size) )) $(cat /sys/class/block/$d/size) $(( $(cat /sys/class/block/$p/size) * 512 )) $(df -B1 --output=size / | tail -n1)') ||
+    fail "could not read the root's partition and filesystem"
+  read -r end disk part fs <<<"$got"
+  [ "$end" = "$disk" ] || fail "the root partition ends at sector $end, the card at $disk: not grown on first boot"
+  [ "$fs" -gt $((part * 9 / 10)) ] || fail "the root filesystem ($fs bytes) does not fill its partition ($part bytes)"
+  on "$n" grep -q raspberrypi-sys-mods/firstboot /boot/firmware/cmdline.txt &&
+    fail "cmdline.txt still has the first-boot trigger"
+  say "$n: root grown to the card on first boot ($((part >> 20)) MiB partition, filesystem $((fs >> 20)) MiB)"
 }
 
 # vm_halt NODE: stops the guest at once. Its disk is a throw-away overlay, so nothing

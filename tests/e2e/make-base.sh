@@ -10,10 +10,18 @@
 # password and pi-gen's passwordless sudo drop-in, and the image holds no SSH host keys,
 # as real images do not.
 #
-# Differences from a real image, on purpose: Debian's generic arm64 kernel (QEMU's `virt`
-# machine boots it; a Pi's firmware never runs here), an initramfs with only the virtio
-# modules (under emulation Debian's full one takes 12 minutes), and no
-# `init=/usr/lib/raspberrypi-sys-mods/firstboot` (that script is Raspberry Pi OS's own).
+# The root partition is sized as pi-gen sizes it (the root's apparent size + 20% + 200 MiB,
+# aligned to 4 MiB), so role software meets the room real cards have, and the image grows
+# itself to the card on first boot as bookworm does: `init=/usr/lib/raspberrypi-sys-mods/firstboot`
+# on the command line runs a stand-in for that Raspberry Pi OS script (which is not in
+# Debian) that grows the root partition to the end of the disk and the filesystem online,
+# as the bullseye and bookworm script does, removes its trigger from cmdline.txt and
+# hands over to systemd. The real one also gives the disk a random identifier and
+# reboots; the stand-in does neither.
+#
+# Other differences from a real image, on purpose: Debian's generic arm64 kernel (QEMU's
+# `virt` machine boots it; a Pi's firmware never runs here) and an initramfs with only the
+# virtio modules (under emulation Debian's full one takes 12 minutes).
 #
 # Building takes about 5 minutes under emulation. The result is cached by this script's
 # own hash (the package list and every layout choice are in it), so later runs on the same
@@ -25,7 +33,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PIBAKE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pibake-e2e}
 # By content alone, so every checkout (and CI's fresh clone) finds the same entry.
-key=$(cat "$0" "$here/../../testdata/raspios/bookworm/config.txt" | sha256sum | cut -c1-16)
+key=$(cat "$0" "$here/firstboot-standin.sh" "$here/../../testdata/raspios/bookworm/config.txt" | sha256sum | cut -c1-16)
 out="$cache/base-bookworm-arm64-$key.img"
 if [ -s "$out" ]; then
   echo "$out"
@@ -55,7 +63,9 @@ disk_id=$(printf '%08x' $((0x$(echo "$key" | cut -c1-8) | 0x10000000)))
 
 # netbase (/etc/services, /etc/protocols) is in every Debian and Raspberry Pi OS image, and
 # packages assume it without depending on it: without it RPC (autofs probing NFS) fails.
-packages=systemd-sysv,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata,netbase
+# fdisk (sfdisk) and e2fsprogs (resize2fs) are what the first-boot growth uses; Raspberry
+# Pi OS has both.
+packages=systemd-sysv,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata,netbase,fdisk,e2fsprogs
 
 log "mmdebstrap bookworm arm64 (about 5 minutes under emulation)"
 mmdebstrap --mode=root --variant=apt --architectures=arm64 --include="$packages" \
@@ -68,19 +78,25 @@ mmdebstrap --mode=root --variant=apt --architectures=arm64 --include="$packages"
   --customize-hook='printf "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\t\traspberrypi\n" > "$1/etc/hosts"' \
   --customize-hook=': > "$1/etc/machine-id"' \
   --customize-hook='mkdir -p "$1/boot/firmware"' \
+  --customize-hook="install -D -m 0755 '$here/firstboot-standin.sh' \"\$1/usr/lib/raspberrypi-sys-mods/firstboot\"" \
   --customize-hook="printf 'proc            /proc           proc    defaults          0       0\nPARTUUID=$disk_id-01  /boot/firmware  vfat    defaults          0       2\nPARTUUID=$disk_id-02  /               ext4    defaults,noatime  0       1\n' > \"\$1/etc/fstab\"" \
   --customize-hook="cp \"\$1\"/boot/vmlinuz-* '$boot/kernel8.img'; cp \"\$1\"/boot/initrd.img-* '$boot/initramfs8'" \
   --customize-hook='rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*_Packages' \
   bookworm "$root" >&2
 
 cp "$here/../../testdata/raspios/bookworm/config.txt" "$boot/config.txt"
-echo "console=serial0,115200 console=tty1 root=PARTUUID=$disk_id-02 rootfstype=ext4 fsck.repair=yes rootwait quiet" >"$boot/cmdline.txt"
+echo "console=serial0,115200 console=tty1 root=PARTUUID=$disk_id-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot" >"$boot/cmdline.txt"
 
-# 8 MiB alignment, a 512 MiB bootfs (as real images have) and a 1.5 GiB rootfs, in a sparse file.
+# 8 MiB alignment and a 512 MiB bootfs, as real images have; the rootfs as pi-gen sizes it
+# (export-image/prerun.sh): apparent size + 20% + 200 MiB, aligned to 4 MiB.
 boot_start=16384
 boot_sectors=$((512 * 2048))
 root_start=$((boot_start + boot_sectors))
-root_sectors=$((1536 * 2048))
+root_bytes=$(du -x --apparent-size -s --block-size=1 --exclude=var/cache/apt/archives --exclude=boot/firmware "$root" | cut -f1)
+align=$((4 << 20))
+root_bytes=$(((root_bytes + root_bytes / 5 + (200 << 20) + align - 1) / align * align))
+root_sectors=$((root_bytes / 512))
+log "rootfs partition: $((root_bytes >> 20)) MiB"
 img="$work/base.img"
 truncate -s $(((root_start + root_sectors) * 512)) "$img"
 printf 'label: dos\nlabel-id: 0x%s\n%s,%s,c\n%s,%s,83\n' "$disk_id" \
