@@ -1,12 +1,16 @@
 //! Small values that several layers parse: a numeric owner (`UID:GID`, as profiles and
 //! `pibake fs` take it), a size (`root_size: 4GiB`) and the build clock
-//! (`SOURCE_DATE_EPOCH`).
+//! (`SOURCE_DATE_EPOCH`); and the one check every input path passes before it is opened
+//! ([`input_file`]).
 //!
 //! Owners are numeric on purpose: a name means nothing until it is looked up in the
 //! image's own passwd, and the build host's users are not the image's.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+
+use crate::error::Error;
 
 /// A file's owner and group, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +96,19 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
         }
         d.deserialize_any(Visitor)
     }
+}
+
+/// Refuses an input path (from the inventory or the command line) that is not a regular
+/// file, or with `block_ok` a block device, before it is opened: a FIFO blocks, a device
+/// like `/dev/zero` never ends (see [`pibake_image::base::check_input`], the one place
+/// the rule lives). The refusal is unplaced, so a caller that knows the inventory line
+/// the path came from puts it there ([`Error::place`]); the file's metadata otherwise.
+pub fn input_file(path: &Path, block_ok: bool) -> crate::Result<std::fs::Metadata> {
+    pibake_image::base::check_input(path, block_ok).map_err(|e| match e {
+        pibake_image::Error::Invalid { what, hint } => Error::Unplaced { what, hint },
+        pibake_image::Error::Io { path, source } => Error::Io { path, source },
+        other => other.into(),
+    })
 }
 
 /// `SOURCE_DATE_EPOCH`, the reproducible-builds clock, when it is set to a number: the

@@ -18,7 +18,6 @@ pub mod users;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use apply::BootFiles;
 
@@ -125,16 +124,16 @@ fn as_text<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::
     s.collect_str(v)
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Asks running builds to stop: no further node starts, and nodes in progress remove
-/// their temporary files instead of renaming them. Safe to call from a signal handler.
+/// Asks running builds to stop: hashing or decoding the base stops at its next read, no
+/// further node starts, and nodes in progress remove their temporary files instead of
+/// renaming them. Safe to call from a signal handler. The flag is the image layer's, so
+/// its long reads see it too.
 pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    base::interrupt();
 }
 
 fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    base::interrupted()
 }
 
 /// Builds the named nodes (all when empty) into `opts.out`.
@@ -161,8 +160,14 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             .error_at("admin", &format!("refusing to build with known credentials: {why}"))
             .with_hint("put your own public key in `ssh_keys` (and a hash of your own password, or `locked: true`); `--allow-example-credentials` builds anyway, for throw-away test clusters"));
     }
-    let base = base::prepare(&base_path, &opts.cache)?;
-    let base_sha = base.source_sha256()?;
+    // Hashing and decoding a base take minutes: Ctrl-C stops them with an error, which
+    // is the interruption, whatever the read it broke says.
+    let stopped = |e: pibake_image::Error| match interrupted() {
+        true => Error::Interrupted,
+        false => e.into(),
+    };
+    let base = base::prepare(&base_path, &opts.cache).map_err(stopped)?;
+    let base_sha = base.source_sha256().map_err(stopped)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;

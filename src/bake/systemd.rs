@@ -5,8 +5,14 @@
 //! Enabling reads its `[Install]` section: `WantedBy=` and `RequiredBy=` make links in
 //! `<target>.wants/` and `.requires/`, `Alias=` makes a link named after the alias, and
 //! `Also=` enables the units it names. Links point at the unit file's path inside the image.
+//!
+//! Every link lands in /etc/systemd/system itself or in one `.wants`/`.requires`
+//! directory of it: a name from an `[Install]` section (the base's, an overlay's, a
+//! profile's) that is not one file name (a `/`, `..`) is refused, never followed, as is
+//! a `.wants` directory that is a symlink, and a link never replaces anything but a link.
 
 use crate::error::{Error, Result};
+use crate::inventory::grammar::shown;
 use pibake_ext4::{Ext4, Kind, Meta};
 
 const ETC: &str = "/etc/systemd/system";
@@ -50,8 +56,37 @@ pub(crate) fn parse_install(text: &str) -> Install {
     out
 }
 
+/// Whether `name` can be one entry of a directory: not empty, `.` or `..`, and without
+/// `/` or NUL.
+fn one_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// `/etc/systemd/system/` and `parts` (a unit name, or a `.wants`/`.requires` directory
+/// and a unit name), refused unless each part is one file name: `why` says where the
+/// name came from.
+fn etc_path(parts: &[&str], why: &dyn Fn() -> String) -> Result<String> {
+    let path = format!("{ETC}/{}", parts.join("/"));
+    if !parts.iter().all(|p| one_name(p)) {
+        return Err(Error::invalid(format!(
+            "{}: the link {path} would not be inside {ETC}; refused",
+            why()
+        ))
+        .with_hint(
+            "[Install] names units (WantedBy=multi-user.target, Alias=name.service), never paths",
+        ));
+    }
+    Ok(path)
+}
+
 /// Where a unit's file is in the image, if it is there (not a link to /dev/null).
 pub fn find_unit(fs: &Ext4, unit: &str) -> Result<Option<String>> {
+    if !one_name(unit) {
+        return Err(Error::invalid(format!(
+            "`{}` is not a unit name: a unit is one file of a unit directory",
+            shown(unit)
+        )));
+    }
     let file = match unit.split_once('@') {
         Some((prefix, rest)) if !rest.starts_with('.') => {
             let suffix = rest.rsplit_once('.').map(|(_, s)| s).unwrap_or("service");
@@ -71,19 +106,43 @@ pub fn find_unit(fs: &Ext4, unit: &str) -> Result<Option<String>> {
     Ok(None)
 }
 
-fn link(fs: &mut Ext4, path: &str, target: &str) -> Result<()> {
-    if let Some((dir, _)) = path.rsplit_once('/') {
-        fs.mkdir_p(dir, &Meta::new(0o755, 0, 0))?;
+/// Links `/etc/systemd/system/<parts>` to `target` (see [`etc_path`]), replacing a link
+/// there, and a file too when `over_files` (masking).
+fn link(
+    fs: &mut Ext4,
+    parts: &[&str],
+    target: &str,
+    over_files: bool,
+    why: &dyn Fn() -> String,
+) -> Result<()> {
+    let path = etc_path(parts, why)?;
+    if let [dir, _] = parts {
+        // A `.wants` directory that is a symlink would take the link elsewhere.
+        let dir = format!("{ETC}/{dir}");
+        if fs.try_stat(&dir)?.is_some_and(|st| st.kind != Kind::Dir) {
+            return Err(Error::invalid(format!(
+                "{}: {dir} is not a directory (a symlink?); refused, not followed",
+                why()
+            )));
+        }
+        fs.mkdir_p(&dir, &Meta::new(0o755, 0, 0))?;
     }
     // stat, not exists: a dangling link in the way is replaced too; the same link is
-    // left as it is (enabling twice writes nothing).
-    if let Some(st) = fs.try_stat(path)? {
+    // left as it is (enabling twice writes nothing). Enabling replaces only a link, as
+    // `systemctl enable` does without --force: never a unit file or a directory.
+    if let Some(st) = fs.try_stat(&path)? {
         if st.kind == Kind::Symlink && st.target.as_deref() == Some(target) {
             return Ok(());
         }
-        fs.remove(path)?;
+        if st.kind == Kind::Dir || (st.kind != Kind::Symlink && !over_files) {
+            return Err(Error::invalid(format!(
+                "{}: {path} is already there and is not a link; refused",
+                why()
+            )));
+        }
+        fs.remove(&path)?;
     }
-    Ok(fs.symlink(path, target, &Meta::new(0o777, 0, 0))?)
+    Ok(fs.symlink(&path, target, &Meta::new(0o777, 0, 0))?)
 }
 
 /// Enables `unit`; `Ok(false)` when its file is not in the image (a unit a first-boot
@@ -114,15 +173,32 @@ fn enable_depth(fs: &mut Ext4, unit: &str, depth: usize) -> Result<bool> {
             "unit {unit} ({path}) has no [Install] section, so it cannot be enabled"
         )));
     }
+    let said = |key: &str, value: &str| {
+        let (key, value) = (key.to_string(), value.to_string());
+        let path = path.clone();
+        move || format!("unit {unit} ({path}): [Install] {key}={}", shown(&value))
+    };
     for t in &install.wanted_by {
-        link(fs, &format!("{ETC}/{t}.wants/{name}"), &path)?;
+        link(
+            fs,
+            &[&format!("{t}.wants"), name],
+            &path,
+            false,
+            &said("WantedBy", t),
+        )?;
     }
     for t in &install.required_by {
-        link(fs, &format!("{ETC}/{t}.requires/{name}"), &path)?;
+        link(
+            fs,
+            &[&format!("{t}.requires"), name],
+            &path,
+            false,
+            &said("RequiredBy", t),
+        )?;
     }
     for a in &install.alias {
         if *a != unit {
-            link(fs, &format!("{ETC}/{a}"), &path)?;
+            link(fs, &[a], &path, false, &said("Alias", a))?;
         }
     }
     if depth < 8 {
@@ -139,7 +215,9 @@ pub fn disable(fs: &mut Ext4, unit: &str) -> Result<()> {
     if let Some(path) = find_unit(fs, unit)? {
         let install = parse_install(&String::from_utf8_lossy(&fs.read(&path)?));
         for a in &install.alias {
-            let p = format!("{ETC}/{a}");
+            let p = etc_path(&[a], &|| {
+                format!("unit {unit} ({path}): [Install] Alias={}", shown(a))
+            })?;
             if fs.stat(&p).is_ok_and(|s| s.kind == Kind::Symlink) {
                 fs.remove(&p)?;
             }
@@ -159,7 +237,9 @@ pub fn disable(fs: &mut Ext4, unit: &str) -> Result<()> {
 /// Masks `unit`: a link to /dev/null in /etc/systemd/system, which wins over everything.
 pub fn mask(fs: &mut Ext4, unit: &str) -> Result<()> {
     disable(fs, unit)?;
-    link(fs, &format!("{ETC}/{unit}"), "/dev/null")
+    link(fs, &[unit], "/dev/null", true, &|| {
+        format!("masking {unit}")
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::cli::{Global, print_json};
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::error::{Error, Result};
 use pibake::flash::{self, Report, device};
+use pibake::values::input_file;
 use pibake_image::digest::Sha256;
 
 /// Write images to SD cards: data only, then read back and compared
@@ -109,11 +110,14 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             args.devices.len()
         )));
     }
+    distinct(&args.devices)?;
     let mut targets = Vec::new();
     for ((_, image), dev) in jobs.iter().zip(&args.devices) {
-        let len = std::fs::metadata(image)
-            .map_err(|e| Error::io(image, e))?
-            .len();
+        let len = input_file(image, false)?.len();
+        // No target may be any image of this run: each is read while others are written.
+        for (_, any) in &jobs {
+            device::refuse_same(any, dev)?;
+        }
         targets.push(device::check(dev, len, args.force)?);
     }
     confirm(&jobs, &targets, args.yes)?;
@@ -178,6 +182,34 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
             jobs.len(),
             failed.join("\n  ")
         )));
+    }
+    Ok(())
+}
+
+/// Refuses a target given twice (the same path, or two names of one file or device):
+/// two writers on one card would interleave, and each verify would compare the other's
+/// data.
+fn distinct(devices: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut seen: Vec<((u64, u64), &PathBuf)> = Vec::new();
+    for d in devices {
+        let Ok(m) = std::fs::metadata(d) else {
+            continue;
+        };
+        // A device node is its device number; a file is its device and inode.
+        let id = match m.file_type().is_block_device() {
+            true => (u64::MAX, m.rdev()),
+            false => (m.dev(), m.ino()),
+        };
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+            return Err(Error::invalid(format!(
+                "{}: given twice as --device (as {} too)",
+                d.display(),
+                first.display()
+            ))
+            .with_hint("give each card once; `pibake flash --list` shows the devices"));
+        }
+        seen.push((id, d));
     }
     Ok(())
 }
@@ -289,6 +321,14 @@ fn confirm(jobs: &Jobs, targets: &[flash::Target], yes: bool) -> Result<()> {
 }
 
 pub fn run_verify(args: &VerifyArgs, global: &Global) -> Result<()> {
+    // A FIFO would block and a character device never end: refused before any read.
+    input_file(&args.target, true)?;
+    for against in [&args.image, &args.bmap, &args.manifest]
+        .into_iter()
+        .flatten()
+    {
+        input_file(against, false)?;
+    }
     let (against, bytes) = match (&args.image, &args.bmap, &args.manifest) {
         (Some(image), ..) => (image, flash::verify(image, &args.target, args.data_only)?),
         (_, Some(bmap), _) => (bmap, pibake_image::bmap::verify(&args.target, bmap)?),

@@ -110,6 +110,28 @@ pub fn list() -> Vec<Target> {
     out
 }
 
+/// Refuses to write `image` onto `target` when they are one file: the same path, a
+/// symlink to it or a hard link of it (same device and inode, symlinks followed). A
+/// regular-file target is truncated before it is written, so flashing an image onto
+/// itself would zero it and then "verify" the zeros. A target that does not exist is
+/// not the image; [`check`] reports it.
+pub fn refuse_same(image: &Path, target: &Path) -> Result<()> {
+    let (Ok(i), Ok(t)) = (fs::metadata(image), fs::metadata(target)) else {
+        return Ok(());
+    };
+    if (i.dev(), i.ino()) != (t.dev(), t.ino()) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{}: is the image being flashed, {} (the same file: device {}, inode {}); writing it would destroy the image",
+        target.display(),
+        image.display(),
+        i.dev(),
+        i.ino()
+    ))
+    .with_hint("give an SD card's device (`pibake flash --list` shows them), or another file to write the image into"))
+}
+
 /// Opens the facts about `path` and refuses what must not be written: anything but a
 /// block device or a regular file, a device with a mounted filesystem (always), a device
 /// that is not removable (unless `force`), a device smaller than `image_len`.

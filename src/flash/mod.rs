@@ -66,6 +66,8 @@ fn gaps(ranges: &[Range<u64>], len: u64) -> Vec<Range<u64>> {
 }
 
 /// Writes `image` to `target`, then (when `verify`) reads the data back and compares.
+/// The image must be a regular file, and not the target itself: both are checked
+/// before anything is opened.
 pub fn flash(
     image: &Path,
     target: &Target,
@@ -73,6 +75,8 @@ pub fn flash(
     bar: &indicatif::ProgressBar,
 ) -> Result<Report> {
     let started = Instant::now();
+    crate::values::input_file(image, false)?;
+    device::refuse_same(image, &target.path)?;
     let src = File::open(image).at(image)?;
     let len = src.metadata().at(image)?.len();
     let ranges = data_ranges(&src, len).at(image)?;
@@ -203,6 +207,8 @@ fn compare(
 /// the image has a hole does not pass; with `data_only`, over the image's data ranges
 /// alone (faster, for a card whose gaps were zeroed when it was flashed).
 pub fn verify(image: &Path, target: &Path, data_only: bool) -> Result<u64> {
+    crate::values::input_file(image, false)?;
+    crate::values::input_file(target, true)?;
     let src = File::open(image).at(image)?;
     let len = src.metadata().at(image)?.len();
     let ranges = if data_only {

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod shipped;
 pub mod source;
 pub mod var_types;
+pub mod wifi;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -100,6 +101,7 @@ impl Inventory {
         if let Some(why) = names::refuse_hostname(&file.cluster) {
             return Err(source.error_at("cluster", &format!("the cluster name: {why}")));
         }
+        check_base(&source, &dir, &file)?;
         let networks = networks(&source, &file)?;
         let credentials = check_admin(&source, &file)?;
         check_mirrors(&source, &file)?;
@@ -226,7 +228,8 @@ impl Inventory {
     /// The build machine's file `rel` names (relative to the cluster file), refused
     /// unless it lies inside the cluster's directory or one of its `source_dirs`, so an
     /// inventory can never copy the build host's own files (its /etc/shadow) into an
-    /// image.
+    /// image, and unless it is a regular file (a FIFO would block `validate`, a device
+    /// never end). Refusals are unplaced: the caller knows the line that named it.
     pub fn source(&self, rel: &str) -> Result<PathBuf> {
         let path = self.dir.join(rel);
         let real = path.canonicalize().at(&path)?;
@@ -235,6 +238,7 @@ impl Inventory {
             .filter_map(|d| d.canonicalize().ok())
             .any(|d| real.starts_with(d));
         if allowed {
+            crate::values::input_file(&real, false)?;
             return Ok(real);
         }
         Err(Error::unplaced(format!(
@@ -266,6 +270,19 @@ impl Inventory {
         self.networks
             .values()
             .find_map(|n| n.domain.as_ref().map(Domain::as_str))
+    }
+}
+
+/// A `base:` that is there must be a regular file, refused at its line when it is not:
+/// reading a FIFO blocks `build`, `plan` and `inspect`, and `/dev/zero` never ends. A
+/// base that is not there (yet), or cannot be read, is left to the commands that read it.
+fn check_base(source: &Source, dir: &Path, file: &ClusterFile) -> Result<()> {
+    let Some(base) = &file.base else {
+        return Ok(());
+    };
+    match crate::values::input_file(&dir.join(base), false) {
+        Ok(_) | Err(Error::Io { .. }) => Ok(()),
+        Err(e) => Err(e.place(|what| source.error_at("base", what))),
     }
 }
 

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, mpi_slots};
+use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, check_install, mpi_slots};
 use super::orchestrator::{K3sPart, LABELS_VAR, Labels, SwarmPart};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
-use super::source::Source;
+use super::source::{Pos, Source};
 use super::var_types::VarType;
 use crate::error::{Error, Result};
 
@@ -60,6 +60,7 @@ impl Profile {
             check(&source, &file, &mut warnings)?;
             let value: Value = serde_norway::from_str(&source.text)
                 .map_err(|e| source.error(Default::default(), &e.to_string()))?;
+            wifi_is_text(&source, &value)?;
             next = file.extends.clone();
             sources.push(source);
             values.push(value);
@@ -104,7 +105,7 @@ impl Profile {
             .interfaces
             .iter()
             .find(|(_, i)| i.network.as_deref() == Some(network))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .unwrap_or_default();
         let key = format!("interfaces.{iface}.network");
         let source = self
@@ -113,6 +114,21 @@ impl Profile {
             .find(|s| s.has(&key))
             .unwrap_or(&self.sources[0]);
         source.error_at(&key, what)
+    }
+
+    /// An error at one entry of a merged list (`debs`, `files`), in whichever file of
+    /// the chain lists it (lists append down the chain, so the merged index is no
+    /// position): the first entry `is` accepts, else the list's key in the first file.
+    pub fn entry_error(&self, list: &str, is: impl Fn(&Value) -> bool, what: &str) -> Error {
+        for source in &self.sources {
+            let Ok(value) = serde_norway::from_str::<Value>(&source.text) else {
+                continue;
+            };
+            if let Some(i) = value[list].as_array().and_then(|a| a.iter().position(&is)) {
+                return source.error_at(&format!("{list}.{i}"), what);
+            }
+        }
+        self.source().error_at(list, what)
     }
 
     /// The first file of the chain that defines the profile's interfaces etc.
@@ -196,17 +212,11 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
             _ => {}
         }
     }
+    // Interface names, SSIDs, passphrases and countries were parsed into their types
+    // (`grammar::IfaceName`, `wifi`) as the file was read, at their own positions.
     for (name, i) in &p.interfaces {
         let at = format!("interfaces.{name}");
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
-            || name.is_empty()
-            || name.len() > 15
-        {
-            return Err(source.error_at(&at, &format!("`{name}` is not an interface name")));
-        }
-        check_interface(source, &at, name, i)?;
+        check_interface(source, &at, name.as_str(), i)?;
     }
     for (i, o) in p
         .config
@@ -238,26 +248,16 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
             ));
         }
     }
-    for unit in p
-        .services
-        .units
-        .keys()
-        .chain(&p.services.enable)
-        .chain(&p.services.disable)
-        .chain(&p.services.mask)
-    {
-        let ok = [
-            ".service", ".socket", ".timer", ".target", ".path", ".mount",
-        ]
-        .iter()
-        .any(|s| unit.ends_with(s))
-            && unit
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ":_.@-\\".contains(c));
-        if !ok {
+    check_units(source, p)?;
+    // Each .deb lands in one directory of the image, by its file name.
+    for (i, d) in p.debs.iter().enumerate() {
+        if p.debs[..i].iter().any(|e| e.file_name() == d.file_name()) {
             return Err(source.error_at(
-                "services",
-                &format!("`{unit}` is not a unit name (like apache2.service)"),
+                &format!("debs.{i}"),
+                &format!(
+                    "a second .deb named `{}`: the image keeps them in one directory, by file name",
+                    d.file_name()
+                ),
             ));
         }
     }
@@ -369,31 +369,121 @@ fn check_interface(source: &Source, at: &str, name: &str, i: &InterfaceDef) -> R
         ));
     }
     let wifi = i.ssid.is_some() || i.psk.is_some();
-    if wifi {
-        if i.ssid.is_none() || i.country.is_none() {
-            return Err(source.error_at(
-                at,
-                &format!("{name}: Wi-Fi needs `ssid` and `country` (and `psk` unless open)"),
-            ));
-        }
-        if let Some(psk) = &i.psk
-            && !(8..=63).contains(&psk.len())
-        {
-            return Err(source.error_at(
-                &format!("{at}.psk"),
-                "a WPA passphrase is 8 to 63 characters",
-            ));
-        }
-        if let Some(c) = &i.country
-            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-        {
-            return Err(source.error_at(
-                &format!("{at}.country"),
-                &format!("`{c}` is not a two-letter country code like GB"),
-            ));
+    if wifi && (i.ssid.is_none() || i.country.is_none()) {
+        return Err(source.error_at(
+            at,
+            &format!("{name}: Wi-Fi needs `ssid` and `country` (and `psk` unless open)"),
+        ));
+    }
+    Ok(())
+}
+
+/// YAML reads an unquoted `12345678` as a number and `yes` as a boolean, and the merged
+/// chain would then not fit the text an SSID, passphrase or country is: refused at the
+/// value, asking for quotes (and never showing a passphrase).
+fn wifi_is_text(source: &Source, value: &Value) -> Result<()> {
+    let Some(ifaces) = value.get("interfaces").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (name, iface) in ifaces {
+        for key in ["ssid", "psk", "country"] {
+            let Some(v) = iface.get(key).filter(|v| !v.is_string() && !v.is_null()) else {
+                continue;
+            };
+            let shown = if key == "psk" {
+                "the passphrase".to_string()
+            } else {
+                format!("`{v}`")
+            };
+            return Err(source
+                .error_at(
+                    &format!("interfaces.{name}.{key}"),
+                    &format!("`{key}:` is text, but YAML reads {shown} as a number or a boolean"),
+                )
+                .with_hint(format!("write it in quotes: {key}: \"...\"")));
         }
     }
     Ok(())
+}
+
+/// The unit types pibake writes and switches: units that are files in a unit directory.
+const FILE_UNIT_TYPES: &[&str] = &["service", "socket", "timer", "target", "path", "mount"];
+
+/// `services:`: names (already unit names, parsed as the file was read) of the types
+/// pibake switches, and in each inline unit an `[Install]` section whose names are unit
+/// names too, since enabling the unit makes links named by them.
+fn check_units(source: &Source, p: &ProfileFile) -> Result<()> {
+    let s = &p.services;
+    let named = s
+        .units
+        .keys()
+        .map(|u| (format!("services.units.{u}"), u))
+        .chain(
+            [
+                ("enable", &s.enable),
+                ("disable", &s.disable),
+                ("mask", &s.mask),
+            ]
+            .into_iter()
+            .flat_map(|(key, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, u)| (format!("services.{key}.{i}"), u))
+            }),
+        );
+    for (at, unit) in named {
+        if !FILE_UNIT_TYPES.contains(&unit.unit_type()) {
+            return Err(source.error_at(
+                &at,
+                &format!(
+                    "`{unit}` is not a unit pibake can write or switch: one of .{}",
+                    FILE_UNIT_TYPES.join(", .")
+                ),
+            ));
+        }
+    }
+    for (unit, text) in &s.units {
+        let at = format!("services.units.{unit}");
+        check_install(unit, text).map_err(|(line, why)| {
+            let what = format!("unit {unit}, [Install]: {why}");
+            match line_in_block(source, &at, line) {
+                Some(pos) => source.error(pos, &what),
+                None => source.error_at(&at, &format!("{what} (line {line} of the unit)")),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Where line `line` (1-based) of the text at `at` is in the file, when that text is a
+/// literal block scalar (`key: |`), whose lines are the file's lines one for one after
+/// the line of its `|`. (The value's recorded position is where its text starts.)
+fn line_in_block(source: &Source, at: &str, line: usize) -> Option<Pos> {
+    let lines: Vec<&str> = source.text.lines().collect();
+    let start = source.pos(at).line;
+    // The `|` is on the line before the text, blank lines between them aside.
+    let header = (1..start)
+        .rev()
+        .take_while(|l| *l + 1 == start || lines[*l].trim().is_empty())
+        .find(|l| is_literal_header(lines[*l - 1]))?;
+    let target = lines.get(header + line - 1)?;
+    let indent = target.len() - target.trim_start_matches(' ').len();
+    Some(Pos {
+        line: header + line,
+        col: indent + 1,
+    })
+}
+
+/// Whether a line ends with a literal block scalar's header: `key: |`, `- |-`, `: |2+`.
+fn is_literal_header(line: &str) -> bool {
+    let Some((before, after)) = line.trim_end().rsplit_once('|') else {
+        return false;
+    };
+    let before = before.trim_end();
+    after
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
+        && (before.ends_with(':') || before.ends_with('-'))
 }
 
 /// Deep merge, `over` on top of `base`.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+use super::grammar::{IfaceName, LocalDeb, UnitName};
+use super::wifi::{Country, Psk, Ssid};
 use crate::values::ByteSize;
 
 /// `cluster.yaml`.
@@ -252,7 +254,7 @@ pub struct ProfileFile {
     /// `interfaces:`, interface name (`eth0`, `wlan0`, `usb0`) -> how it gets its
     /// address.
     #[serde(default)]
-    pub interfaces: BTreeMap<String, InterfaceDef>,
+    pub interfaces: BTreeMap<IfaceName, InterfaceDef>,
     /// GPU memory in MiB.
     pub gpu_mem: Option<u32>,
     /// `root_size:`, the root partition's size in the role's images (`4GiB`): the base's
@@ -279,9 +281,10 @@ pub struct ProfileFile {
     /// Follow Recommends when resolving `packages:` (default: the image's apt setting).
     pub install_recommends: Option<bool>,
     /// Local .deb files (relative to the cluster directory) copied into the image and
-    /// installed on first boot without a network.
+    /// installed on first boot without a network; each file name keeps to the alphabet
+    /// of Debian's package file names.
     #[serde(default)]
-    pub debs: Vec<String>,
+    pub debs: Vec<LocalDeb>,
     /// Shell snippets run once, in order, on first boot.
     #[serde(default)]
     pub firstboot: Vec<String>,
@@ -321,7 +324,7 @@ pub struct ProfileFile {
 
 /// One entry of a profile's `interfaces:` (`eth0: { network: lan }`, `wlan0: { dhcp:
 /// true, ssid: ..., psk: ..., country: GB }`).
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceDef {
     /// The node's address on this network of the cluster: static, or with `dhcp: true`
@@ -330,13 +333,14 @@ pub struct InterfaceDef {
     /// Address by DHCP (from any server, or with `network:` the reserved one).
     #[serde(default)]
     pub dhcp: bool,
-    /// Wi-Fi network name (wlan0).
-    pub ssid: Option<String>,
-    /// `psk:`, the Wi-Fi passphrase; the files it lands in are written 0600 and never
-    /// printed. None with an `ssid`: an open network.
-    pub psk: Option<String>,
-    /// Wi-Fi regulatory country (`GB`, `US`, ...).
-    pub country: Option<String>,
+    /// Wi-Fi network name (wlan0): 1 to 32 bytes, no control characters.
+    pub ssid: Option<Ssid>,
+    /// `psk:`, the Wi-Fi passphrase (8 to 63 printable ASCII characters) or key (64 hex
+    /// digits); the files it lands in are written 0600 and never printed. None with an
+    /// `ssid`: an open network.
+    pub psk: Option<Psk>,
+    /// Wi-Fi regulatory country, an ISO 3166-1 alpha-2 code (`GB`, `US`, ...).
+    pub country: Option<Country>,
     /// This interface is the default route even when static (the gateway of its network).
     #[serde(default)]
     pub default_route: Option<bool>,
@@ -384,19 +388,20 @@ pub struct CmdlineDef {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesDef {
-    /// Unit name -> unit file text (written to /etc/systemd/system).
+    /// Unit name -> unit file text (written to /etc/systemd/system); the names in its
+    /// `[Install]` section are checked when the profile loads.
     #[serde(default)]
-    pub units: BTreeMap<String, String>,
+    pub units: BTreeMap<UnitName, String>,
     /// `enable:`, unit names (`ssh.service`) enabled; one the image lacks is enabled on
     /// first boot, after the packages that bring it.
     #[serde(default)]
-    pub enable: Vec<String>,
+    pub enable: Vec<UnitName>,
     /// `disable:`, unit names whose enablement links are removed.
     #[serde(default)]
-    pub disable: Vec<String>,
+    pub disable: Vec<UnitName>,
     /// `mask:`, unit names linked to /dev/null, so nothing can start them.
     #[serde(default)]
-    pub mask: Vec<String>,
+    pub mask: Vec<UnitName>,
 }
 
 /// A mode written as `"0644"`, `'0755'` or a bare `644` (read as octal digits either way).

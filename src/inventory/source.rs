@@ -32,7 +32,10 @@ pub struct Source {
 }
 
 impl Source {
+    /// Reads a cluster file or profile; anything but a regular file is refused first
+    /// (unplaced: a profile's refusal belongs at the line that names it).
     pub(crate) fn read(path: &Path) -> Result<Source> {
+        crate::values::input_file(path, false)?;
         let text = std::fs::read_to_string(path).at(path)?;
         Source::from_text(path, text)
     }

@@ -5,11 +5,18 @@
 //! and ifupdown when a profile asks for them. Wi-Fi gets its regulatory country on the
 //! kernel command line (what raspi-config does on current releases) and, for dhcpcd and
 //! ifupdown, a wpa_supplicant.conf.
+//!
+//! Every value comes parsed from the inventory (`inventory::wifi`, `grammar`), and each
+//! format has one writer: [`Keyfile`] escapes as GLib's GKeyFile does, and
+//! [`wpa_ssid`]/[`wpa_psk`] quote or use the hex form, or refuse, so no value can end
+//! its line or add a key, a group or a network block.
 
 use sha2::{Digest, Sha256};
 
 use super::{Plan, PlannedBlock};
+use crate::error::Result;
 use crate::inventory::schema::InterfaceDef;
+use crate::inventory::wifi::{Psk, Ssid};
 use crate::inventory::{Inventory, NetworkStack, Node};
 
 /// One interface, resolved against the node's addresses.
@@ -71,13 +78,13 @@ fn resolve<'a>(inv: &Inventory, node: &Node, name: &'a str, def: &'a InterfaceDe
 }
 
 /// Adds the network configuration of `node` to its plan.
-pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut Plan) {
+pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut Plan) -> Result<()> {
     let profile = &inv.profiles[&node.role];
     let ifaces: Vec<Iface> = profile
         .def
         .interfaces
         .iter()
-        .map(|(n, d)| resolve(inv, node, n, d))
+        .map(|(n, d)| resolve(inv, node, n.as_str(), d))
         .collect();
     let mut dhcpcd = String::new();
     for i in &ifaces {
@@ -121,55 +128,168 @@ pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut P
     if matches!(stack, NetworkStack::Dhcpcd | NetworkStack::Ifupdown)
         && let Some(w) = ifaces.iter().find(|i| i.def.ssid.is_some())
     {
-        plan.add_secret_file(
-            "/etc/wpa_supplicant/wpa_supplicant.conf",
-            0o600,
-            wpa_supplicant(w),
-        );
+        let conf = wpa_supplicant(w).map_err(|why| {
+            // At the passphrase, in whichever file of the profile's chain sets it.
+            let key = format!("interfaces.{}.psk", w.name);
+            let source = profile
+                .sources
+                .iter()
+                .find(|s| s.has(&key))
+                .unwrap_or(profile.source());
+            source.error_at(
+                &key,
+                &format!("{why} ({stack} writes it into wpa_supplicant.conf)"),
+            )
+        })?;
+        plan.add_secret_file("/etc/wpa_supplicant/wpa_supplicant.conf", 0o600, conf);
+    }
+    Ok(())
+}
+
+/// A keyfile as GLib's GKeyFile writes one, which is how NetworkManager reads them:
+/// groups and keys are pibake's own names (`&'static str`), and every value is escaped
+/// as `g_key_file_set_string` escapes it (`\\`, `\n`, `\r`, and `\s`/`\t` for leading
+/// blanks), so no value can end its line, start a group or add a key.
+#[derive(Default)]
+struct Keyfile(String);
+
+impl Keyfile {
+    /// Starts `[name]`, after a blank line when something came before.
+    fn group(&mut self, name: &'static str) {
+        if !self.0.is_empty() {
+            self.0.push('\n');
+        }
+        self.0.push('[');
+        self.0.push_str(name);
+        self.0.push_str("]\n");
+    }
+
+    /// `key=value`, the value escaped.
+    fn set(&mut self, key: &'static str, value: &str) {
+        self.line(key, &keyfile_escape(value, false));
+    }
+
+    /// `key=a;b;`, a GKeyFile string list: each item escaped, its `;` too.
+    fn set_list(&mut self, key: &'static str, items: &[String]) {
+        let value: String = items
+            .iter()
+            .map(|i| format!("{};", keyfile_escape(i, true)))
+            .collect();
+        self.line(key, &value);
+    }
+
+    /// An SSID as NetworkManager itself writes one (`ssid_writer` in libnm's keyfile
+    /// code): printable ASCII as a string with each `;` written `\;` (so that text like
+    /// `12;34;` is not read as a byte list), anything else as the list of its bytes
+    /// (`67;97;102;195;169;`).
+    fn set_ssid(&mut self, key: &'static str, ssid: &Ssid) {
+        if ssid.is_printable_ascii() {
+            self.set(key, &ssid.as_str().replace(';', "\\;"));
+        } else {
+            let bytes: String = ssid.as_str().bytes().map(|b| format!("{b};")).collect();
+            self.line(key, &bytes);
+        }
+    }
+
+    fn line(&mut self, key: &'static str, escaped: &str) {
+        self.0.push_str(key);
+        self.0.push('=');
+        self.0.push_str(escaped);
+        self.0.push('\n');
+    }
+
+    fn finish(self) -> String {
+        self.0
     }
 }
 
+/// A value as `g_key_file_set_string` writes it (GLib's
+/// `g_key_file_parse_string_as_value`); with `separator`, a list item, whose `;` is
+/// escaped too and after which blanks lead again.
+fn keyfile_escape(value: &str, separator: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut leading = true;
+    for c in value.chars() {
+        match c {
+            ' ' if leading => out.push_str("\\s"),
+            '\t' if leading => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\\' => {
+                out.push_str("\\\\");
+                leading = false;
+            }
+            ';' if separator => {
+                out.push_str("\\;");
+                leading = true;
+            }
+            ' ' | '\t' => out.push(c),
+            _ => {
+                out.push(c);
+                leading = false;
+            }
+        }
+    }
+    out
+}
+
 fn nm_keyfile(inv: &Inventory, node: &Node, i: &Iface) -> String {
-    let id = format!("pibake-{}", i.name);
-    let wifi = i.def.ssid.is_some();
-    let mut s = format!(
-        "[connection]\nid={id}\nuuid={}\ntype={}\ninterface-name={}\nautoconnect=true\nautoconnect-priority=100\n\n",
-        uuid(&inv.file.cluster, &node.name, i.name),
-        if wifi { "wifi" } else { "ethernet" },
-        i.name
+    let mut k = Keyfile::default();
+    k.group("connection");
+    k.set("id", &format!("pibake-{}", i.name));
+    k.set("uuid", &uuid(&inv.file.cluster, &node.name, i.name));
+    k.set(
+        "type",
+        if i.def.ssid.is_some() {
+            "wifi"
+        } else {
+            "ethernet"
+        },
     );
+    k.set("interface-name", i.name);
+    k.set("autoconnect", "true");
+    k.set("autoconnect-priority", "100");
     if let Some(ssid) = &i.def.ssid {
-        s.push_str(&format!("[wifi]\nmode=infrastructure\nssid={ssid}\n\n"));
+        k.group("wifi");
+        k.set("mode", "infrastructure");
+        k.set_ssid("ssid", ssid);
         if let Some(psk) = &i.def.psk {
-            s.push_str(&format!("[wifi-security]\nkey-mgmt=wpa-psk\npsk={psk}\n\n"));
+            k.group("wifi-security");
+            k.set("key-mgmt", "wpa-psk");
+            k.set("psk", psk.expose());
         }
     } else {
-        s.push_str("[ethernet]\n\n");
+        k.group("ethernet");
     }
+    k.group("ipv4");
     match &i.cidr {
         // A cluster node powered on with its DHCP server (the portable head) must keep
         // asking until that server is up, not give up after NM's 45 s: no timeout.
-        None => s.push_str("[ipv4]\nmethod=auto\ndhcp-timeout=2147483647\n\n"),
+        None => {
+            k.set("method", "auto");
+            k.set("dhcp-timeout", "2147483647");
+        }
         Some(cidr) => {
+            k.set("method", "manual");
             let addr = match &i.gateway {
                 Some(g) => format!("{cidr},{g}"),
                 None => cidr.clone(),
             };
-            s.push_str(&format!("[ipv4]\nmethod=manual\naddress1={addr}\n"));
+            k.set("address1", &addr);
             if !i.dns.is_empty() {
-                s.push_str(&format!("dns={};\n", i.dns.join(";")));
+                k.set_list("dns", &i.dns);
             }
             if let Some(d) = &i.domain {
-                s.push_str(&format!("dns-search={d};\n"));
+                k.set_list("dns-search", std::slice::from_ref(d));
             }
             if i.gateway.is_none() {
-                s.push_str("never-default=true\n");
+                k.set("never-default", "true");
             }
-            s.push('\n');
         }
     }
-    s.push_str("[ipv6]\nmethod=auto\n");
-    s
+    k.group("ipv6");
+    k.set("method", "auto");
+    k.finish()
 }
 
 fn dhcpcd_block(i: &Iface) -> String {
@@ -233,16 +353,101 @@ fn ifupdown(i: &Iface) -> String {
     s
 }
 
-fn wpa_supplicant(i: &Iface) -> String {
+/// wpa_supplicant.conf with one network block. Its parser reads line by line and takes
+/// a quoted value as the text between the quotes, with no escapes (and versions differ
+/// on which quote ends it), so a quoted value may hold no `"` and no line break: an SSID
+/// outside printable ASCII or with a `"` is written in the hex form wpa_supplicant also
+/// reads, and a passphrase with a `"` (which has no such form) is refused.
+fn wpa_supplicant(i: &Iface) -> std::result::Result<String, String> {
+    let (Some(ssid), Some(country)) = (&i.def.ssid, &i.def.country) else {
+        // The profile's check: Wi-Fi has both.
+        return Err("Wi-Fi needs `ssid` and `country`".into());
+    };
     let mut s = format!(
-        "ctrl_interface=DIR=/var/run/wpa_supplicant GROUP=netdev\nupdate_config=1\ncountry={}\n\nnetwork={{\n    ssid=\"{}\"\n",
-        i.def.country.as_deref().unwrap_or("GB"),
-        i.def.ssid.as_deref().unwrap_or_default()
+        "ctrl_interface=DIR=/var/run/wpa_supplicant GROUP=netdev\nupdate_config=1\ncountry={country}\n\nnetwork={{\n    ssid={}\n",
+        wpa_ssid(ssid)
     );
     match &i.def.psk {
-        Some(p) => s.push_str(&format!("    psk=\"{p}\"\n")),
+        Some(p) => s.push_str(&format!("    psk={}\n", wpa_psk(p)?)),
         None => s.push_str("    key_mgmt=NONE\n"),
     }
     s.push_str("}\n");
-    s
+    Ok(s)
+}
+
+/// `ssid=` of wpa_supplicant.conf: `"text"` when it is printable ASCII without `"`,
+/// else the hex form (`6c6162`).
+fn wpa_ssid(ssid: &Ssid) -> String {
+    if ssid.is_printable_ascii() && !ssid.as_str().contains('"') {
+        format!("\"{}\"", ssid.as_str())
+    } else {
+        pibake_image::chunks::hex(ssid.as_str().as_bytes())
+    }
+}
+
+/// `psk=` of wpa_supplicant.conf: a passphrase in quotes, or the raw key as its 64 hex
+/// digits unquoted; a passphrase holding `"` cannot be written (its hex form is a
+/// PBKDF2 of it and the SSID, which pibake does not compute).
+fn wpa_psk(psk: &Psk) -> std::result::Result<String, String> {
+    if psk.is_raw_key() {
+        return Ok(psk.expose().to_ascii_lowercase());
+    }
+    if psk.expose().contains('"') {
+        return Err("the Wi-Fi passphrase (not shown) holds a `\"`, which wpa_supplicant.conf cannot quote; use another passphrase, or give the key itself as 64 hex digits (`wpa_passphrase SSID` prints it)".into());
+    }
+    Ok(format!("\"{}\"", psk.expose()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyfile_values_are_escaped_as_gkeyfile_does() {
+        assert_eq!(keyfile_escape("plain value", false), "plain value");
+        assert_eq!(keyfile_escape("  \tlead", false), "\\s\\s\\tlead");
+        assert_eq!(keyfile_escape("a b\tc ", false), "a b\tc ");
+        assert_eq!(keyfile_escape("lab\nx=y\r\\", false), "lab\\nx=y\\r\\\\");
+        assert_eq!(keyfile_escape("a; b", true), "a\\;\\sb");
+        // No value of any key can start a line of its own.
+        let mut k = Keyfile::default();
+        k.group("connection");
+        let hostile = "x\n[wifi-security]\npsk=evil\r\n id=2";
+        k.set("id", hostile);
+        k.set_list("dns", &[hostile.to_string()]);
+        let text = k.finish();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.lines()
+                .skip(1)
+                .all(|l| l.starts_with("id=") || l.starts_with("dns="))
+        );
+    }
+
+    #[test]
+    fn ssids_are_written_as_networkmanager_writes_them() {
+        let ssid = |s: &str| {
+            let mut k = Keyfile::default();
+            k.set_ssid("ssid", &Ssid::parse(s).unwrap());
+            k.finish()
+        };
+        assert_eq!(ssid("lab"), "ssid=lab\n");
+        assert_eq!(ssid("12;34;"), "ssid=12\\\\;34\\\\;\n");
+        assert_eq!(ssid(" back\\slash"), "ssid=\\sback\\\\slash\n");
+        assert_eq!(ssid("Café"), "ssid=67;97;102;195;169;\n");
+        assert_eq!(wpa_ssid(&Ssid::parse("lab").unwrap()), "\"lab\"");
+        assert_eq!(wpa_ssid(&Ssid::parse("a\"b").unwrap()), "612262");
+        assert_eq!(wpa_ssid(&Ssid::parse("Café").unwrap()), "436166c3a9");
+        let key = "0123456789ABCDEF".repeat(4);
+        assert_eq!(
+            wpa_psk(&Psk::parse(&key).unwrap()).unwrap(),
+            key.to_lowercase()
+        );
+        assert_eq!(
+            wpa_psk(&Psk::parse(" pass#word\\ ").unwrap()).unwrap(),
+            "\" pass#word\\ \""
+        );
+        let refused = wpa_psk(&Psk::parse("pass\"word").unwrap()).unwrap_err();
+        assert!(!refused.contains("pass\"word"), "{refused}");
+    }
 }

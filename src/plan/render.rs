@@ -12,6 +12,7 @@ use super::{
 use pibake_apt::relation::PackageRequest;
 
 use crate::error::{Error, IoContext, Result};
+use crate::inventory::grammar::{UnitName, check_install};
 use crate::inventory::schema::{ConfigDef, FileDef};
 use crate::inventory::{Inventory, NetworkStack, Node, Timezone};
 
@@ -162,9 +163,9 @@ pub fn plan(
         cmdline_add: def.cmdline.add.clone(),
         cmdline_remove: def.cmdline.remove.clone(),
         services: Services {
-            enable: def.services.enable.clone(),
-            disable: def.services.disable.clone(),
-            mask: def.services.mask.clone(),
+            enable: names(&def.services.enable),
+            disable: names(&def.services.disable),
+            mask: names(&def.services.mask),
         },
         locale: Locale {
             timezone: def
@@ -196,7 +197,7 @@ pub fn plan(
             "# Written by pibake: SSH keys only (`ssh: { password_login: true }` allows passwords).\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n".into(),
         );
     }
-    network::configure(inv, node, stack, &mut plan);
+    network::configure(inv, node, stack, &mut plan)?;
 
     if let Some(g) = def.gpu_mem {
         plan.config_txt.push(ConfigEdit::Set {
@@ -207,6 +208,8 @@ pub fn plan(
     }
     config_edits(&def.config, "all", &mut plan.config_txt);
 
+    // Inline units: their names and `[Install]` sections were checked when the profile
+    // loaded.
     for (unit, text) in &def.services.units {
         plan.add_file(&format!("/etc/systemd/system/{unit}"), 0o644, text.clone());
     }
@@ -249,6 +252,14 @@ pub fn plan(
                         ),
                         None => (path, content.clone(), Origin::Overlay),
                     };
+                    check_unit_file(&path, &content).map_err(|(line, why)| {
+                        let rendered = if origin == Origin::Template {
+                            " (as rendered)"
+                        } else {
+                            ""
+                        };
+                        Error::invalid(format!("{}:{line}{rendered}: {why}", e.origin))
+                    })?;
                     plan.push_file(PlannedFile {
                         path,
                         mode,
@@ -274,26 +285,20 @@ pub fn plan(
             target: target.clone(),
         });
     }
-    let profile_files = def
-        .files
-        .iter()
-        .map(|f| (f, profile.source(), "files".to_string()));
-    let node_files = node
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f, &inv.source, format!("{}.files.{i}", node.origin)));
-    for (f, source, at) in profile_files.chain(node_files) {
+    for f in &def.files {
+        let origin = profile.source().path.display().to_string();
         plan.push_file(
-            file_entry(
-                inv,
-                f,
-                templates,
-                &ctx,
-                &source.path.display().to_string(),
-                &at,
-            )
-            .map_err(|e| e.place(|what| source.error_at(&at, what)))?,
+            file_entry(inv, f, templates, &ctx, &origin, "files").map_err(|e| {
+                e.place(|what| profile.entry_error("files", |v| v["path"] == *f.path, what))
+            })?,
+        );
+    }
+    for (i, f) in node.files.iter().enumerate() {
+        let at = format!("{}.files.{i}", node.origin);
+        let origin = inv.source.path.display().to_string();
+        plan.push_file(
+            file_entry(inv, f, templates, &ctx, &origin, &at)
+                .map_err(|e| e.place(|what| inv.source.error_at(&at, what)))?,
         );
     }
     plan.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -304,6 +309,57 @@ pub fn plan(
     dedup(&mut plan.cmdline_add);
     Ok(plan)
 }
+
+/// Unit names as the plan lists them.
+fn names(units: &[UnitName]) -> Vec<String> {
+    units.iter().map(|u| u.to_string()).collect()
+}
+
+/// One word of a shell command line, quoted so that `sh` reads back exactly `s`: left
+/// bare when it is made of characters no shell treats specially (letters, digits and
+/// `@%+=:,./_-`, as Python's `shlex.quote` does), else in single quotes, each `'` in it
+/// written `'\''`. Every value from the inventory that a first-boot script names goes
+/// through here, whatever its own grammar already refuses.
+pub fn sh_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Words for a shell command line, each through [`sh_quote`], separated by spaces.
+fn sh_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A unit file among the planned files (directly in a unit directory, named as a unit):
+/// its `[Install]` section must name units only (see [`check_install`]), since enabling
+/// it makes links named by them. On a refusal, the line of `content` and why.
+fn check_unit_file(path: &str, content: &[u8]) -> std::result::Result<(), (usize, String)> {
+    let Some((dir, name)) = path.rsplit_once('/') else {
+        return Ok(());
+    };
+    if !UNIT_DIRS.contains(&dir) {
+        return Ok(());
+    }
+    let Ok(unit) = UnitName::parse(name) else {
+        return Ok(());
+    };
+    check_install(&unit, &String::from_utf8_lossy(content))
+        .map_err(|(line, why)| (line, format!("unit {unit}, [Install]: {why}")))
+}
+
+/// Where systemd finds unit files that `systemctl enable` reads.
+const UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
 
 fn dedup(v: &mut Vec<String>) {
     let mut seen = BTreeSet::new();
@@ -402,16 +458,23 @@ fn firstboot(
         return Ok(());
     }
     let mut steps: Vec<(String, String)> = Vec::new();
-    let mut debs = Vec::new();
+    let mut debs: Vec<String> = Vec::new();
     for d in &def.debs {
-        let local = inv.source(d)?;
+        let at_entry = |what: &str| {
+            inv.profiles[&plan.role].entry_error("debs", |v| v.as_str() == Some(d.path()), what)
+        };
+        let local = inv.source(d.path()).map_err(|e| e.place(at_entry))?;
         let content = std::fs::read(&local).at(&local)?;
-        let name = local
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("package.deb")
-            .to_string();
-        debs.push(format!("{DEB_DIR}/{name}"));
+        // The name as the profile wrote it (checked when it loaded), not the name of the
+        // file a symlink leads to.
+        let name = d.file_name();
+        let path = format!("{DEB_DIR}/{name}");
+        if debs.contains(&path) {
+            return Err(at_entry(&format!(
+                "a second .deb named `{name}` in the profile's chain: the image keeps them in one directory, by file name"
+            )));
+        }
+        debs.push(path);
         plan.push_file(PlannedFile {
             path: format!("{DEB_DIR}/{name}"),
             mode: 0o644,
@@ -424,11 +487,13 @@ fn firstboot(
         });
     }
     if !debs.is_empty() {
+        // Absolute paths and no `--no-download`, as for the baked packages (see
+        // PACKAGES_STEP): apt then installs the files themselves.
         steps.push((
             "local-debs".into(),
             format!(
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download {}\n",
-                debs.join(" ")
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
+                sh_words(&debs)
             ),
         ));
     }
@@ -454,7 +519,7 @@ fn firstboot(
             "packages-online".into(),
             format!(
                 "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}\n",
-                names.join(" ")
+                sh_words(&names)
             ),
         ));
     }
@@ -540,6 +605,9 @@ fn file_entry(
     } else {
         raw
     };
+    check_unit_file(&f.path, &content).map_err(|(line, why)| {
+        Error::unplaced(format!("{} (line {line} of its content): {why}", f.path))
+    })?;
     Ok(PlannedFile {
         path: f.path.clone(),
         mode: f.mode.unwrap_or(if secret_source { 0o600 } else { 0o644 }),

@@ -19,6 +19,35 @@ use super::overlay::{self, Entry, EntryKind};
 use crate::error::{Error, Result};
 use crate::inventory::{Inventory, Node};
 
+/// The most bytes one template may render to. Configuration files are kilobytes; a
+/// template whose loops multiply (three `{{#each}}` nested over a thousand items make a
+/// billion lines) would otherwise grow until the allocator aborts the process, so
+/// rendering stops, with an error, as soon as its output passes this.
+pub const MAX_RENDERED: usize = 16 << 20;
+
+/// A template's output, refusing to grow past [`MAX_RENDERED`]: the write that would pass
+/// it fails, which stops the render, and `over` says why it stopped.
+#[derive(Default)]
+struct Capped {
+    out: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_RENDERED {
+            self.over = true;
+            return Err(std::io::Error::other("template output past its cap"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Every overlay tree the inventory's profiles use, with their templates compiled.
 pub struct Templates {
     registry: Handlebars<'static>,
@@ -71,12 +100,21 @@ impl Templates {
         })
     }
 
-    /// Renders the template registered as `origin` (an overlay entry) or inline text.
+    /// Renders the template registered as `origin` (an overlay entry) or inline text,
+    /// into at most [`MAX_RENDERED`] bytes.
     pub fn render(&self, origin: &str, inline: Option<&str>, ctx: &Value) -> Result<String> {
+        let mut out = Capped::default();
         let result = match inline {
-            Some(text) => self.registry.render_template(text, ctx),
-            None => self.registry.render(origin, ctx),
+            Some(text) => self.registry.render_template_to_write(text, ctx, &mut out),
+            None => self.registry.render_to_write(origin, ctx, &mut out),
         };
+        if out.over {
+            return Err(Error::invalid(format!(
+                "{origin}: template: renders to more than {} MiB, the most one file may be",
+                MAX_RENDERED >> 20
+            ))
+            .with_hint("an `{{#each}}` inside another multiplies; render each list once, or ship large files as files, not templates"));
+        }
         result.map_err(|e| {
             let at = match (e.line_no, e.column_no) {
                 (Some(l), Some(c)) => format!("{origin}:{l}:{c}"),
@@ -88,7 +126,9 @@ impl Templates {
             };
             Error::invalid(format!("{at}: template: {what}"))
                 .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile, swarm, k3s and vars (set your own under `vars:`)")
-        })
+        })?;
+        String::from_utf8(out.out)
+            .map_err(|_| Error::invalid(format!("{origin}: template: rendered text is not UTF-8")))
     }
 
     /// The context for one node's templates.

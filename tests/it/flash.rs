@@ -250,3 +250,79 @@ fn flashing_a_node_from_its_cluster_builds_it_first() {
     let log = fs::read_to_string(dir.path().join("web-cluster/.pibake/state/flash.log")).unwrap();
     assert!(log.contains("\"node\":\"web02\""), "{log}");
 }
+
+/// An image is never flashed onto itself, by any name: the same path, a symlink to it, a
+/// hard link of it, or a node's own output image given as the card. Nothing is written
+/// (a regular-file target is truncated first, so the image would become zeros).
+#[test]
+fn an_image_is_never_flashed_onto_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = node_image(dir.path());
+    let before = fs::read(&image).unwrap();
+    let img = image.to_str().unwrap();
+    let link = dir.path().join("link.img");
+    std::os::unix::fs::symlink(&image, &link).unwrap();
+    let hard = dir.path().join("hard.img");
+    fs::hard_link(&image, &hard).unwrap();
+    for target in [&image, &link, &hard] {
+        let t = target.to_str().unwrap();
+        let err = pibake_fails(&["flash", img, "--device", t, "--yes"]);
+        assert!(
+            err.contains(&format!(
+                "{t}: is the image being flashed, {img} (the same file"
+            )) && err.contains("hint: give an SD card's device"),
+            "{err}"
+        );
+    }
+    // The other way round: the image through a link, the target by its own name.
+    let err = pibake_fails(&["flash", hard.to_str().unwrap(), "--device", img, "--yes"]);
+    assert!(err.contains("is the image being flashed"), "{err}");
+
+    // A node's own image as the card, or another node's of the same run.
+    let cluster = dir.path().join("web-cluster/cluster.yaml");
+    let (c, images) = (cluster.to_str().unwrap(), dir.path().join("images"));
+    let web02 = images.join("web02.img");
+    let web02_before = fs::read(&web02).unwrap();
+    let card = dir.path().join("card.img");
+    fs::File::create(&card).unwrap();
+    let card_link = dir.path().join("card-link.img");
+    std::os::unix::fs::symlink(&card, &card_link).unwrap();
+    let (out, w2, card) = (
+        images.to_str().unwrap(),
+        web02.to_str().unwrap(),
+        card.to_str().unwrap(),
+    );
+    let flash = ["flash", "--online-packages", c, "--out", out, "--yes"];
+    for extra in [
+        vec!["--node", "web01", "--device", img],
+        vec![
+            "--node", "web01", "--node", "web02", "--device", card, "--device", w2,
+        ],
+    ] {
+        let args: Vec<&str> = flash.iter().copied().chain(extra).collect();
+        let err = pibake_fails(&args);
+        assert!(err.contains("is the image being flashed"), "{err}");
+    }
+    assert_eq!(fs::metadata(card).unwrap().len(), 0, "a refused run wrote");
+    // One card given twice, under two names.
+    let err = pibake_fails(&[
+        "flash",
+        c,
+        "--out",
+        out,
+        "--node",
+        "web01",
+        "--node",
+        "web02",
+        "--device",
+        card,
+        "--device",
+        card_link.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(err.contains("given twice as --device"), "{err}");
+    assert!(
+        fs::read(&image).unwrap() == before && fs::read(&web02).unwrap() == web02_before,
+        "an image was written"
+    );
+}

@@ -754,7 +754,7 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
         (
             good(NODES, NETS, &a),
             worker("debs: [../../../../../../etc/passwd]\n"),
-            "is outside the cluster's directory",
+            "profiles/worker.yaml:1:8: debs[0]: `../../../../../../etc/passwd`: the file name must end in `.deb`",
         ),
         (
             good(NODES, NETS, &a),

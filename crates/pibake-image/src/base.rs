@@ -13,8 +13,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use sha2::Digest;
@@ -51,8 +52,11 @@ impl Format {
         }
     }
 
-    /// Reads the first bytes of `path` and names its format.
+    /// Reads the first bytes of `path` and names its format. Anything but a regular file
+    /// is refused before it is opened (see [`check_input`]): every base and image pibake
+    /// reads starts here.
     pub fn detect(path: &Path) -> Result<Format> {
+        check_input(path, false)?;
         let mut head = [0u8; 6];
         let file = File::open(path).at(path)?;
         let n = file.read_at(&mut head, 0).at(path)?;
@@ -72,6 +76,81 @@ impl Format {
         } else {
             Format::Raw
         }
+    }
+}
+
+/// Refuses an input that is not a regular file (nor, with `block_ok`, a block device)
+/// before anything opens it, following symlinks: opening a FIFO waits for a writer, a
+/// socket cannot be opened at all, a directory has no bytes, and a character device such
+/// as `/dev/zero` never ends, so hashing or decoding it would run (and fill the cache's
+/// disk) forever. Returns the file's metadata.
+pub fn check_input(path: &Path, block_ok: bool) -> Result<fs::Metadata> {
+    let meta = fs::metadata(path).at(path)?;
+    let ft = meta.file_type();
+    if ft.is_file() || (block_ok && ft.is_block_device()) {
+        return Ok(meta);
+    }
+    let kind = if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    let wanted = if block_ok {
+        "a regular file or a block device"
+    } else {
+        "a regular file"
+    };
+    Err(
+        Error::invalid(format!("{} is {kind}; only {wanted} is read here", path.display()))
+            .with_hint("name the file itself (copy the data into a file first if it comes from a pipe or a device)"),
+    )
+}
+
+/// Set when the user asked the command to stop (Ctrl-C, SIGTERM): hashing and decoding
+/// check it at every read, since a multi-gigabyte base takes minutes and a signal handler
+/// that only sets a flag would otherwise wait for them.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks hashing and decoding in progress to stop at their next read, with an error.
+/// Safe to call from a signal handler (it only stores to an atomic).
+pub fn interrupt() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`interrupt`] was called.
+pub fn interrupted() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// The error a read loop stops with once [`interrupted`]; not `ErrorKind::Interrupted`,
+/// which readers retry.
+fn stopped() -> io::Error {
+    io::Error::other("interrupted")
+}
+
+/// A reader that fails once [`interrupt`] was called, so every loop over it stops.
+struct Stoppable<R>(R);
+
+impl<R: Read> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if interrupted() {
+            return Err(stopped());
+        }
+        self.0.read(buf)
+    }
+}
+
+impl<R: io::Seek> io::Seek for Stoppable<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
     }
 }
 
@@ -129,6 +208,7 @@ impl Base {
 }
 
 /// Makes `path` readable as a raw image, decoding into the cache when compressed.
+/// Anything but a regular file is refused before it is opened ([`Format::detect`]).
 pub fn prepare(path: &Path, opts: &CacheOptions) -> Result<Base> {
     let format = Format::detect(path)?;
     let dir = opts.dir()?;
@@ -193,7 +273,7 @@ pub fn sha256_file(path: &Path, progress: bool) -> Result<Sha256> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     let bar = bar(progress, len, "hashing");
-    let mut reader = bar.wrap_read(file);
+    let mut reader = Stoppable(bar.wrap_read(file));
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -235,9 +315,12 @@ fn decode_into_cache(path: &Path, format: Format, entry: &Path, progress: bool) 
             .at(&part)?;
         let input = File::open(path).at(path)?;
         let bar = bar(progress, input.metadata().at(path)?.len(), "decoding");
-        let input = BufReader::with_capacity(1 << 20, bar.wrap_read(input));
+        let input = BufReader::with_capacity(1 << 20, Stoppable(bar.wrap_read(input)));
         let mut sink = SparseWriter::new(&out, &part);
-        decode(format, input, &mut sink).map_err(|e| damaged(path, format, e))?;
+        decode(format, input, &mut sink).map_err(|e| match interrupted() {
+            true => Error::io(path, stopped()),
+            false => damaged(path, format, e),
+        })?;
         if sink.written() == 0 {
             return Err(Error::invalid(format!(
                 "{}: decodes to an empty file, not a disk image",
