@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod packages;
 pub mod plan;
+pub mod status;
 pub mod values;
 
 pub use error::{Error, Result};

@@ -28,6 +28,7 @@ pub mod grow;
 pub mod init;
 pub mod inspect;
 pub mod plan;
+pub mod status;
 pub mod unpack;
 pub mod validate;
 
@@ -138,6 +139,7 @@ pub enum Command {
     Build(build::Args),
     Flash(flash::Args),
     Verify(flash::VerifyArgs),
+    Status(status::Args),
     Inspect(inspect::Args),
     Fs(fs::Args),
     Grow(grow::Args),
@@ -157,6 +159,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => build::run(&args, &global),
         Command::Flash(args) => flash::run(&args, &global),
         Command::Verify(args) => flash::run_verify(&args, &global),
+        Command::Status(args) => status::run(&args, &global),
         Command::Plan(args) => plan::run(&args, &global),
         Command::Init(args) => init::run(&args),
     }

@@ -68,7 +68,21 @@ node=head
 check head 10.0.0.10 node1 10.0.0.11
 node=node1
 check node1 10.0.0.11 head 10.0.0.10
+
+# pibake status, from the harness's side of the segment, through the build's ssh_config:
+# both nodes ready; then, with the head stopped, the head unreachable and the exit
+# status not 0.
+status() { "$pibake" status "$cluster" --out "$out" --node head --node node1 --identity "$work/admin_key" --ssh-command "ip netns exec $ns ssh" "$@"; }
+node=head
+got=$(status) || fail "pibake status says the cluster is not ready: $got"
+grep -q '^2 ready' <<<"$got" || fail "pibake status does not count both nodes ready: $got"
+json=$(status --json) || fail "pibake status --json exits non-zero"
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); v={n["node"]: n["verdict"] for n in s["nodes"]}; assert v == {"head": "ready", "node1": "ready"}, v' "$json" ||
+  fail "pibake status --json: $json"
 vm_halt head
+if got=$(status --connect-timeout 5); then fail "pibake status exits 0 with the head stopped: $got"; fi
+grep -q '^head .*unreachable' <<<"$got" || fail "pibake status does not name the stopped head unreachable: $got"
+say "pibake status: both nodes ready, then the stopped head unreachable"
 vm_halt node1
 
 # Rebuild the worker from its kept state: the same image, byte for byte, and the host key

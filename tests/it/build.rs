@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::{
-    Fixture, Release, bmaptool_copy, e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok,
-    tool,
+    Fixture, Release, bmaptool_copy, build_options as options, debugfs_text as debugfs,
+    e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok, tool,
 };
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::inventory::Inventory;
@@ -41,38 +41,6 @@ fn load(path: &Path) -> Inventory {
     let mut inv = Inventory::load(path).unwrap();
     inv.packages_online_instead();
     inv
-}
-
-fn options(dir: &Path) -> Options {
-    Options {
-        out: dir.join("out"),
-        state: dir.join("state"),
-        cache: CacheOptions {
-            dir: Some(dir.join("cache")),
-            progress: false,
-        },
-        time: None,
-        jobs: 0,
-        bmap: false,
-        formats: vec![OutputFormat::Raw],
-        sha256: false,
-        progress: false,
-        allow_example_credentials: false,
-        packages: Default::default(),
-    }
-}
-
-/// debugfs against the root partition of a built image.
-fn debugfs(image: &Path, root_offset: u64, request: &str) -> String {
-    let out = tool("debugfs")
-        .args([
-            "-R",
-            request,
-            &format!("{}?offset={root_offset}", image.display()),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn mtype(image: &Path, boot_offset: u64, file: &str) -> String {

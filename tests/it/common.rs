@@ -794,3 +794,52 @@ pub fn bmaptool_copy(bmap: &Path, image: &Path, dest: &Path) -> Vec<u8> {
     );
     std::fs::read(dest).unwrap()
 }
+
+/// The build options the library-level tests use: outputs, state and cache under `dir`,
+/// raw images only, no progress bars.
+pub fn build_options(dir: &Path) -> pibake::bake::Options {
+    pibake::bake::Options {
+        out: dir.join("out"),
+        state: dir.join("state"),
+        cache: pibake_image::base::CacheOptions {
+            dir: Some(dir.join("cache")),
+            progress: false,
+        },
+        time: None,
+        jobs: 0,
+        bmap: false,
+        formats: vec![pibake::bake::OutputFormat::Raw],
+        sha256: false,
+        progress: false,
+        allow_example_credentials: false,
+        packages: Default::default(),
+    }
+}
+
+/// A debugfs request against the root partition at `root_offset` of a built image, its
+/// output as text.
+pub fn debugfs_text(image: &Path, root_offset: u64, request: &str) -> String {
+    let out = tool("debugfs")
+        .args([
+            "-R",
+            request,
+            &format!("{}?offset={root_offset}", image.display()),
+        ])
+        .output()
+        .expect("debugfs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The plan's first-boot runner and steps (everything under /usr/local/lib/pibake/)
+/// written below `root`, to run them on the build machine.
+pub fn write_firstboot_files(plan: &pibake::plan::Plan, root: &Path) {
+    for f in plan
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("/usr/local/lib/pibake/"))
+    {
+        let p = root.join(f.path.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+        fs::write(&p, &f.content).expect("write a first-boot file");
+    }
+}

@@ -9,7 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Fixture, Release, e2fsck_clean, test_key, tool};
+use crate::common::{
+    Fixture, Release, build_options as options, debugfs_text as debugfs, e2fsck_clean, test_key,
+    tool,
+};
 use pibake::bake::{Options, OutputFormat, build};
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::render::sh_quote;
@@ -476,37 +479,6 @@ fn first_boot_steps_pass_inventory_values_as_single_words() {
         fs::read_to_string(&log).unwrap(),
         "install\n-y\n/var/lib/pibake/debs/my-tool_1.0+b1~rc1_all.deb\n/var/lib/pibake/debs/libx_1:2.0_armhf.deb\n--\nupdate\n--\ninstall\n-y\nhello=2.10-3~rc1\nlibfoo:armhf\n--\n"
     );
-}
-
-fn options(dir: &Path) -> Options {
-    Options {
-        out: dir.join("out"),
-        state: dir.join("state"),
-        cache: CacheOptions {
-            dir: Some(dir.join("cache")),
-            progress: false,
-        },
-        time: None,
-        jobs: 0,
-        bmap: false,
-        formats: vec![OutputFormat::Raw],
-        sha256: false,
-        progress: false,
-        allow_example_credentials: false,
-        packages: Default::default(),
-    }
-}
-
-fn debugfs(image: &Path, root_offset: u64, request: &str) -> String {
-    let out = tool("debugfs")
-        .args([
-            "-R",
-            request,
-            &format!("{}?offset={root_offset}", image.display()),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn load(path: &Path) -> Inventory {

@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::common::{
-    Fixture, Release, e2fsck_clean, fsck_fat_clean, pibake, pibake_ok, test_key, tool,
+    Fixture, Release, debugfs_text as debugfs, e2fsck_clean, fsck_fat_clean, pibake, pibake_ok,
+    test_key, tool,
 };
 
 const MIB: u64 = 1 << 20;
@@ -39,18 +40,6 @@ fn root_partition(image: &Path) -> (u64, u64) {
         p["start"].as_u64().unwrap() * 512,
         p["size"].as_u64().unwrap() * 512,
     )
-}
-
-fn debugfs(image: &Path, offset: u64, request: &str) -> String {
-    let out = tool("debugfs")
-        .args([
-            "-R",
-            request,
-            &format!("{}?offset={offset}", image.display()),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn build(dir: &Path, cluster: &Path, extra: &[&str]) -> String {

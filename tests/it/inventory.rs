@@ -908,15 +908,7 @@ fn first_boot_steps_run_once_each_and_a_failed_one_is_retried() {
     let inv = Inventory::load(&path).unwrap();
     let plan = &plans(&inv, &[], Some(NetworkStack::NetworkManager)).unwrap()[0];
     let root = dir.path().join("root");
-    for f in plan
-        .files
-        .iter()
-        .filter(|f| f.path.starts_with("/usr/local/lib/pibake/"))
-    {
-        let p = root.join(f.path.trim_start_matches('/'));
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, &f.content).unwrap();
-    }
+    crate::common::write_firstboot_files(plan, &root);
     let run = || {
         std::process::Command::new("sh")
             .arg(root.join("usr/local/lib/pibake/firstboot"))
