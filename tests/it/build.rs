@@ -8,9 +8,8 @@ use crate::common::{
     Fixture, Release, bmaptool_copy, build_options as options, debugfs_text as debugfs,
     e2fsck_clean, example_on, fsck_fat_clean, pibake, pibake_ok, tool,
 };
-use pibake::bake::{Options, OutputFormat, build};
+use pibake::bake::{OutputFormat, build};
 use pibake::inventory::Inventory;
-use pibake_image::base::CacheOptions;
 use sha2::{Digest, Sha256};
 
 /// A sha512-crypt hash of a password made for this run, with a random salt: never a

@@ -13,11 +13,10 @@ use crate::common::{
     Fixture, Release, build_options as options, debugfs_text as debugfs, e2fsck_clean, test_key,
     tool,
 };
-use pibake::bake::{Options, OutputFormat, build};
+use pibake::bake::build;
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::render::sh_quote;
 use pibake::plan::{Plan, plans};
-use pibake_image::base::CacheOptions;
 
 /// A cluster of one node `w1` of role `worker` (the profile `profiles/worker.yaml`),
 /// with `extra` files beside it, on `base` when given.

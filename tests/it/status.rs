@@ -161,7 +161,7 @@ fn fake_ssh(b: &Built) -> PathBuf {
 fn run_first_boot(cluster: &Path, root: &Path) -> (Output, String) {
     let inv = Inventory::load(cluster).unwrap();
     let plan = &plans(&inv, &["broken".into()], Some(NetworkStack::NetworkManager)).unwrap()[0];
-    crate::common::write_firstboot_files(plan, &root);
+    crate::common::write_firstboot_files(plan, root);
     let out = Command::new("sh")
         .arg(root.join("usr/local/lib/pibake/firstboot"))
         .env("PIBAKE_ROOT", root)
