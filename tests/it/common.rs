@@ -843,3 +843,18 @@ pub fn write_firstboot_files(plan: &pibake::plan::Plan, root: &Path) {
         fs::write(&p, &f.content).expect("write a first-boot file");
     }
 }
+
+/// `pibake build CLUSTER --out OUT EXTRA...` with its cache in `work/cache`; its stdout.
+pub fn pibake_build(work: &Path, cluster: &Path, out: &Path, extra: &[&str]) -> String {
+    let cache = work.join("cache");
+    let mut args = vec![
+        "--cache-dir",
+        path(&cache),
+        "build",
+        path(cluster),
+        "--out",
+        path(out),
+    ];
+    args.extend_from_slice(extra);
+    pibake_ok(&args)
+}

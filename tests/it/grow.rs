@@ -43,18 +43,7 @@ fn root_partition(image: &Path) -> (u64, u64) {
 }
 
 fn build(dir: &Path, cluster: &Path, extra: &[&str]) -> String {
-    let cache = dir.join("cache");
-    let out = dir.join("out");
-    let mut args = vec![
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "build",
-        cluster.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    pibake_ok(&args)
+    crate::common::pibake_build(dir, cluster, &dir.join("out"), extra)
 }
 
 /// Each role's images get the root its profile or the cluster asks for, made once per

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{Fixture, Release, pibake_ok, test_key};
+use crate::common::{Fixture, Release, test_key};
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::plan::plans;
 
@@ -100,15 +100,7 @@ fn build_cluster() -> Built {
     let cluster = d.join("cluster.yaml");
     fs::write(&cluster, text).unwrap();
     let out = d.join("images");
-    let cache = d.join("cache");
-    pibake_ok(&[
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "build",
-        cluster.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    crate::common::pibake_build(d, &cluster, &out, &[]);
     record_curl(&out.join("manifest.json"));
     Built {
         _base: f,
