@@ -4,15 +4,16 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{ENABLE_AFTER_INSTALL, Node, hostkeys, systemd, users};
+use super::{Node, hostkeys, software, systemd, users};
 use crate::bootcfg::{Cmdline, ConfigTxt, Section, check_overlay, parse_overlay};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::fat::Fat;
 use crate::inspect::Report;
 use crate::inventory::Inventory;
 use crate::packages::cache::Store;
+use crate::plan::firstboot::ENABLE_AFTER_INSTALL;
 use crate::plan::join::K3S_CONFIG;
-use crate::plan::{ConfigEdit, Join, PACKAGES_DIR, Plan, role_wide};
+use crate::plan::{ConfigEdit, Join, Plan, role_wide};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
@@ -192,11 +193,18 @@ fn known_hosts(fs: &mut Ext4, c: &Ctx) -> Result<()> {
 /// `write_unless_same`). Without them in the layer each node would write its own copy,
 /// and hash and compress the layer's chunks they land in. The cache verified every
 /// package when the build fetched it.
-pub fn role_layer(whole: &Region, plan: &Plan, store: &Store, time: Option<i64>) -> Result<()> {
+pub fn role_layer(
+    whole: &Region,
+    plan: &Plan,
+    store: &Store,
+    time: Option<i64>,
+) -> Result<Option<software::RoleSoftware>> {
     let (mut fs, _) = open_root(whole, &Layout::read(whole)?, time)?;
-    if !plan.packages.is_empty() {
-        write_packages(&mut fs, plan, store)?;
-    }
+    let software = if plan.packages.is_empty() {
+        None
+    } else {
+        Some(software::write(&mut fs, plan, store)?)
+    };
     write_artifacts(&mut fs, plan)?;
     for f in plan.files.iter().filter(|f| role_wide(&f.path)) {
         write_unless_same(
@@ -207,7 +215,8 @@ pub fn role_layer(whole: &Region, plan: &Plan, store: &Store, time: Option<i64>)
         )?;
     }
     switch_units(&mut fs, plan)?;
-    Ok(fs.commit()?)
+    fs.commit()?;
+    Ok(software)
 }
 
 /// The user's files (k3s's), each checked against its sha256 as it is read: a file that
@@ -230,39 +239,6 @@ fn write_artifacts(fs: &mut Ext4, plan: &Plan) -> Result<()> {
         fs.mkdir_p(parent(&a.path), &DIR)?;
         fs.write_file(&a.path, &bytes, &Meta::new(a.mode, 0, 0))?;
     }
-    Ok(())
-}
-
-/// The role's `.deb`s, with the order first boot installs them in (see `plan::render`).
-fn write_packages(fs: &mut Ext4, plan: &Plan, store: &Store) -> Result<()> {
-    fs.mkdir_p(PACKAGES_DIR, &DIR)?;
-    let mut order = String::new();
-    for p in &plan.packages {
-        let path = store.path(&p.sha256);
-        let bytes = std::fs::read(&path).at(&path)?;
-        if bytes.len() as u64 != p.size {
-            return Err(Error::corrupt(format!(
-                "{}: {} bytes, but {} has {} (the cache changed during the build)",
-                path.display(),
-                bytes.len(),
-                p.label(),
-                p.size
-            )));
-        }
-        let name = p.file_name();
-        fs.write_file(
-            &format!("{PACKAGES_DIR}/{name}"),
-            &bytes,
-            &Meta::new(0o644, 0, 0),
-        )?;
-        order.push_str(&name);
-        order.push('\n');
-    }
-    fs.write_file(
-        &format!("{PACKAGES_DIR}/order"),
-        order.as_bytes(),
-        &Meta::new(0o644, 0, 0),
-    )?;
     Ok(())
 }
 
@@ -302,11 +278,16 @@ fn services(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     switch_units(fs, c.node.plan)
 }
 
-/// Units enabled, disabled and masked offline; those a first-boot package brings are
-/// listed to be enabled after the install.
+/// Units enabled, disabled and masked offline; those a first-boot package brings, or
+/// an unpacked package not yet configured, are listed to be enabled after the install.
 fn switch_units(fs: &mut Ext4, plan: &Plan) -> Result<()> {
     let mut deferred = Vec::new();
+    let unconfigured = software::package_units(fs)?;
     for u in &plan.services.enable {
+        if unconfigured.contains(u) {
+            deferred.push(u.clone());
+            continue;
+        }
         // A unit whose file the plan writes but that is not there yet (in a role's
         // layer, which holds only what the role's nodes share) is enabled with the node.
         let planned = || {
@@ -329,7 +310,7 @@ fn switch_units(fs: &mut Ext4, plan: &Plan) -> Result<()> {
     if !plan
         .files
         .iter()
-        .any(|f| f.path == crate::plan::render::FIRSTBOOT_RUNNER)
+        .any(|f| f.path == crate::plan::firstboot::FIRSTBOOT_RUNNER)
     {
         return Err(Error::invalid(format!(
             "node {}: unit(s) {} are not in the image and no first-boot package brings them",

@@ -12,6 +12,7 @@ pub mod hostkeys;
 mod lock;
 mod outputs;
 mod progress;
+pub mod software;
 pub mod systemd;
 mod under;
 pub mod users;
@@ -39,8 +40,6 @@ use under::{Bases, Under};
 
 /// Releases whose first-boot mechanics pibake knows (see the reference notes).
 const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie"];
-/// Where units that first-boot packages bring are listed, to be enabled after install.
-const ENABLE_AFTER_INSTALL: &str = "/var/lib/pibake/enable-after-install";
 /// Memory the build may use, whatever the node count: jobs are capped to stay under it.
 const MEMORY_BUDGET: u64 = 512 << 20;
 
@@ -178,9 +177,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
         eprintln!("pibake: {}", packages::BASE_CHANGED);
     }
     resolved.fetch(inv, &cache_dir, &opts.packages)?;
-    for p in &mut all {
-        p.attach_packages(&resolved);
-    }
+    resolved.attach(&mut all);
     let room = Room::measure(inv, &all, &base.raw)?;
     let store = Store::new(&cache_dir);
     // Held until the build returns: no other build writes these directories meanwhile.
@@ -500,8 +497,8 @@ struct Node<'a> {
 
 /// Each role's packages written once over the base, as the layer its nodes are built
 /// over (see `chunks::Layer`): 151 nodes of a role then share one copy of the work of
-/// writing, hashing and compressing its `.deb`s, and on a filesystem with reflinks one
-/// copy of their blocks.
+/// unpacking, hashing and compressing its packages, and on a filesystem with reflinks
+/// one copy of their blocks.
 fn role_layers<'p>(
     all: &'p [Plan],
     bases: &Bases,
@@ -515,7 +512,9 @@ fn role_layers<'p>(
         }
         let under = bases.for_role(&p.role);
         let (whole, overlay) = Region::overlay(&under.raw)?;
-        apply::role_layer(&whole, p, store, opts.time)?;
+        if let Some(sw) = apply::role_layer(&whole, p, store, opts.time)? {
+            eprintln!("pibake: role {}: {}", p.role, sw.summary());
+        }
         drop(whole);
         let layer = Layer::make(
             &under.raw,

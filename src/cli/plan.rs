@@ -1,14 +1,17 @@
 //! `pibake plan CLUSTER [--node NAME]`: exactly what each node's image will get.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
 use crate::cli::{Global, print_json};
 use pibake::bake::BootFiles;
+use pibake::bake::software::preview;
 use pibake::error::Result;
 use pibake::fs::fat::Fat;
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::packages::Resolved;
+use pibake::packages::cache::Store;
 use pibake::packages::lock::size as size_text;
 use pibake::plan::room::{HEADROOM, Reason, Room};
 use pibake::plan::{Plan, human, plans};
@@ -46,18 +49,21 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         None => None,
     };
     if let Some(r) = &resolved {
-        for p in &mut all {
-            p.attach_packages(r);
-        }
+        r.attach(&mut all);
     }
     let room = match &base {
         Some(b) => Some(Room::measure(&inv, &all, &b.raw)?),
         None => None,
     };
+    let software = match &base {
+        Some(b) => preview(&b.raw, &all, &Store::new(&global.cache_options().dir()?))?,
+        None => BTreeMap::new(),
+    };
     if global.json {
         return print_json(&serde_json::json!({
             "packages": resolved.as_ref().map(packages_json),
             "root": room,
+            "software": software.iter().map(|(r, s)| (r.clone(), s.as_ref().map_or(serde_json::Value::Null, |s| s.json()))).collect::<serde_json::Map<_, _>>(),
             "nodes": all,
         }));
     }
@@ -66,6 +72,13 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         let _ = writeln!(out, "warning: {w}");
     }
     out.push_str(&packages_text(&inv, resolved.as_ref()));
+    for (role, s) in &software {
+        let how = s.as_ref().map_or_else(
+            || "unpacked at build time where dpkg allows; which, is decided once `pibake build` has fetched them".to_string(),
+            |s| s.summary(),
+        );
+        let _ = writeln!(out, "role {role}: {how}");
+    }
     if let Some(room) = &room {
         out.push_str(&room_text(room));
     }

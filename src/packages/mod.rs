@@ -15,6 +15,7 @@ pub mod fetch;
 mod image;
 mod indices;
 pub mod lock;
+pub mod unpack;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,6 +74,14 @@ pub struct Resolved {
 pub const BASE_CHANGED: &str = "the base image's installed packages differ from those pibake.lock was resolved against: every role is resolved again";
 
 impl Resolved {
+    /// Gives every plan its role's closure: the one place packages join plans, for
+    /// `build` and `plan` alike.
+    pub fn attach(&self, plans: &mut [crate::plan::Plan]) {
+        for p in plans {
+            p.packages = self.for_role(&p.role).to_vec();
+        }
+    }
+
     /// The closure one role's nodes get (empty when the role asks for no packages).
     pub fn for_role(&self, role: &str) -> &[Locked] {
         self.lock
@@ -253,7 +262,7 @@ pub fn resolve(
 }
 
 /// The base image's root filesystem, read-only.
-fn open_root(base_raw: &Path) -> Result<Ext4> {
+pub fn open_root(base_raw: &Path) -> Result<Ext4> {
     let whole = Region::whole(base_raw, false)?;
     let layout = Layout::read(&whole)?;
     let root = layout.root();

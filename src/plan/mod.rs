@@ -6,6 +6,7 @@
 //! the base image really uses when known (`pibake plan` reads it from the base when the
 //! base is there), else the profile's choice.
 
+pub mod firstboot;
 pub mod join;
 pub mod network;
 pub mod overlay;
@@ -14,8 +15,9 @@ pub mod room;
 pub mod template;
 mod text;
 
+pub use firstboot::PACKAGES_DIR;
 pub use join::{Join, PlannedArtifact};
-pub use render::{PACKAGES_DIR, role_wide};
+pub use render::role_wide;
 pub use text::human;
 
 use std::collections::BTreeMap;
@@ -257,7 +259,7 @@ pub struct Plan {
     /// Timezone, locale and keyboard.
     pub locale: Locale,
     /// The role's baked packages (from `pibake.lock`), in install order; attached by the
-    /// build once resolved ([`Plan::attach_packages`]).
+    /// build once resolved ([`crate::packages::Resolved::attach`]).
     pub packages: Vec<crate::packages::Locked>,
     /// The user's files copied in as they are (k3s's binary and images): the same for
     /// every node of the role, so written once, into the role's layer.
@@ -270,12 +272,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Gives the plan its role's resolved packages. A role that asks for `packages:`
-    /// must get a closure: an empty one would silently install nothing.
-    pub fn attach_packages(&mut self, resolved: &crate::packages::Resolved) {
-        self.packages = resolved.for_role(&self.role).to_vec();
-    }
-
     /// Whether the role has bulk data of its own (packages, artifacts), written once
     /// into a layer its nodes are built over.
     pub fn has_layer(&self) -> bool {

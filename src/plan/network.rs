@@ -77,6 +77,17 @@ fn resolve<'a>(inv: &Inventory, node: &Node, name: &'a str, def: &'a InterfaceDe
     }
 }
 
+/// NetworkManager's wait for the network, for a node whose address comes by DHCP: it
+/// keeps asking until its server answers (see `dhcp-timeout` in [`nm_keyfile`]), and a
+/// node powered on with its DHCP server (the portable head, still configuring its
+/// software) gets its lease minutes later. NetworkManager's wait gives up after its 60 s
+/// as before, and the units that want `network-online.target` (autofs, NFS, started by
+/// the first boot's configure) still start then; but it counts that as a success, so
+/// the node is not left `degraded` for good by a lease that arrived late.
+const NM_WAIT_ONLINE_DROPIN: &str =
+    "/etc/systemd/system/NetworkManager-wait-online.service.d/pibake-dhcp.conf";
+const NM_WAIT_ONLINE: &str = "# Written by pibake: this node's address comes by DHCP, asked for until its server\n# answers; not having it yet when the wait ends is no failure.\n[Service]\nSuccessExitStatus=1\n";
+
 /// Adds the network configuration of `node` to its plan.
 pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut Plan) -> Result<()> {
     let profile = &inv.profiles[&node.role];
@@ -115,6 +126,9 @@ pub fn configure(inv: &Inventory, node: &Node, stack: NetworkStack, plan: &mut P
                 plan.add_file(&path, 0o644, ifupdown(i));
             }
         }
+    }
+    if stack == NetworkStack::NetworkManager && ifaces.iter().any(|i| i.cidr.is_none()) {
+        plan.add_file(NM_WAIT_ONLINE_DROPIN, 0o644, NM_WAIT_ONLINE.into());
     }
     if !dhcpcd.is_empty() {
         plan.blocks.push(PlannedBlock {

@@ -3,6 +3,10 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 
+use super::firstboot::{
+    DEB_DIR, FIRSTBOOT_DONE, FIRSTBOOT_RUNNER, FIRSTBOOT_RUNNER_TEXT, FIRSTBOOT_STEPS,
+    FIRSTBOOT_UNIT,
+};
 use super::overlay::EntryKind;
 use super::template::Templates;
 use super::{
@@ -15,65 +19,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::inventory::grammar::{UnitName, check_install};
 use crate::inventory::schema::{ConfigDef, FileDef};
 use crate::inventory::{Inventory, NetworkStack, Node, Timezone};
-
-/// Where first-boot work lives in the image.
-/// Runs the first-boot steps in order and keeps their markers and log.
-pub const FIRSTBOOT_RUNNER: &str = "/usr/local/lib/pibake/firstboot";
-/// One file per first-boot step, run in name order (`10-packages.sh`, `20-...`).
-const FIRSTBOOT_STEPS: &str = "/usr/local/lib/pibake/firstboot.d";
-/// Present once every step has succeeded: the unit then never runs again.
-const FIRSTBOOT_DONE: &str = "/var/lib/pibake/firstboot.done";
-/// The runner: each step's result goes to the journal (stdout) and to
-/// `/var/lib/pibake/firstboot.log`; a step's own marker is set only when it exits 0.
-const FIRSTBOOT_RUNNER_TEXT: &str = r#"#!/bin/sh
-# Written by pibake: runs each first-boot step once, in order. A step that fails stops
-# the run and is retried on the next boot; the steps before it are not run again.
-# PIBAKE_ROOT (unset on a node) runs it against another tree, as pibake's tests do.
-set -u
-root=${PIBAKE_ROOT:-}
-state=$root/var/lib/pibake/firstboot.state
-log=$root/var/lib/pibake/firstboot.log
-mkdir -p "$state"
-for step in "$root"/usr/local/lib/pibake/firstboot.d/*.sh; do
-    [ -e "$step" ] || continue
-    name=$(basename "$step" .sh)
-    [ -e "$state/$name.done" ] && continue
-    echo "pibake firstboot: $name: running"
-    if sh "$step"; then
-        touch "$state/$name.done"
-        echo "$(date -u +%FT%TZ) $name ok" >>"$log"
-        echo "pibake firstboot: $name: ok"
-    else
-        rc=$?
-        echo "$(date -u +%FT%TZ) $name failed (exit $rc); retried on the next boot" >>"$log"
-        echo "pibake firstboot: $name: failed (exit $rc); retried on the next boot"
-        exit 1
-    fi
-done
-touch "$root/var/lib/pibake/firstboot.done"
-echo "pibake firstboot: all steps done"
-"#;
-const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
-const DEB_DIR: &str = "/var/lib/pibake/debs";
-/// Where a role's baked packages wait for first boot, with `order` listing them.
-pub const PACKAGES_DIR: &str = "/var/lib/pibake/packages";
-
-/// First-boot step installing the baked packages: one apt call over local files, so apt
-/// orders the unpacking and configuring (Pre-Depends included) and needs no index and
-/// no network; `--force-confold` keeps configuration files the overlays already put in
-/// place. The files are removed once installed. apt wants absolute paths, and no
-/// `--no-download` (both fail deep in the install with "Pathname to install is not
-/// absolute": apt then looks for local files in its own archive cache); the base keeps
-/// no package lists, so there is nothing apt could download anyway.
-const PACKAGES_STEP: &str = r#"cd /var/lib/pibake/packages
-# Nothing to install when the base already had every requested package.
-[ -s order ] || exit 0
-set --
-while read -r f; do set -- "$@" "/var/lib/pibake/packages/$f"; done < order
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
-rm -f -- "$@" order
-"#;
 
 impl Plan {
     fn push_file(&mut self, f: PlannedFile) {
@@ -488,7 +433,7 @@ fn firstboot(
     }
     if !debs.is_empty() {
         // Absolute paths and no `--no-download`, as for the baked packages (see
-        // PACKAGES_STEP): apt then installs the files themselves.
+        // `firstboot::packages_step`): apt then installs the files themselves.
         steps.push((
             "local-debs".into(),
             format!(
@@ -501,7 +446,7 @@ fn firstboot(
         // The closure itself is written at build time (`bake::apply`), its file names in
         // install order in `order`; the names are made from parsed package names,
         // versions and architectures, so they hold no spaces or shell syntax.
-        steps.push(("packages".into(), PACKAGES_STEP.into()));
+        steps.push(("packages".into(), super::firstboot::packages_step()));
     }
     if !def.packages_online.is_empty() {
         // Each name was checked against Debian's grammar when the profile loaded; the
@@ -523,10 +468,7 @@ fn firstboot(
             ),
         ));
     }
-    steps.push((
-        "enable-units".into(),
-        "# Units the packages brought, enabled now that they exist (listed by the build).\nif [ -f /var/lib/pibake/enable-after-install ]; then\n    xargs -r systemctl enable --now < /var/lib/pibake/enable-after-install\nfi\n".into(),
-    ));
+    steps.push(("enable-units".into(), super::firstboot::enable_units_step()));
     for (i, snippet) in def.firstboot.iter().enumerate() {
         let mut body = snippet.clone();
         if !body.ends_with('\n') {

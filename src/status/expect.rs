@@ -14,7 +14,7 @@ use crate::plan::{Join, Plan};
 
 /// The first-boot unit: it runs once, so "inactive" is its normal state afterwards; its
 /// own checks (the done marker, the log) say more than its unit state.
-pub const FIRSTBOOT_UNIT: &str = "pibake-firstboot.service";
+pub use crate::plan::firstboot::FIRSTBOOT_UNIT;
 
 /// One node as it should be.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -319,7 +319,7 @@ enum Outcome {
     Failed(String, Option<i32>),
 }
 
-/// One line of the runner's log (see `FIRSTBOOT_RUNNER_TEXT` in `plan::render`); `None`
+/// One line of the runner's log (see `FIRSTBOOT_RUNNER_TEXT` in `plan::firstboot`); `None`
 /// for lines of any other shape.
 fn log_line(line: &str) -> Option<Outcome> {
     let mut w = line.split_whitespace();

@@ -25,7 +25,7 @@ cluster=$(cluster_file container-cluster "$work/cluster" \
   's|^  - { name: "worker\[1-3\]", role: worker, |  - { name: worker1, role: worker, |')
 
 # The stack's image: busybox-static for the nodes' architecture, fetched by pibake for a
-# scratch role and read back from the image it baked it into.
+# scratch role (its .deb from pibake's cache, as pibake.lock names it).
 mkdir -p "$work/bb/profiles"
 sed -n '/^admin:/,/^    - ssh-ed25519/p' "$cluster" >"$work/bb/admin.yaml"
 {
@@ -34,12 +34,16 @@ sed -n '/^admin:/,/^    - ssh-ed25519/p' "$cluster" >"$work/bb/admin.yaml"
   printf 'roles: { bb: {} }\nnodes: [ { name: bb, role: bb } ]\n'
 } >"$work/bb/cluster.yaml"
 printf 'extends: base\npackages: [busybox-static]\ninstall_recommends: false\n' >"$work/bb/profiles/bb.yaml"
-"$pibake" build "$work/bb/cluster.yaml" --out "$work/bb/out" --quiet >/dev/null
+"$pibake" --cache-dir "$work/bb/cache" build "$work/bb/cluster.yaml" --out "$work/bb/out" --quiet >/dev/null
+sha=$("$pibake" --cache-dir "$work/bb/cache" plan "$work/bb/cluster.yaml" --json |
+  python3 -c 'import json,sys; print(next(p["sha256"] for p in json.load(sys.stdin)["packages"]["roles"]["bb"]["packages"] if p["name"] == "busybox-static"))') ||
+  fail "pibake.lock has no busybox-static"
+deb=busybox-static.deb
+cp "$work/bb/cache/apt/sha256/$sha" "$work/$deb"
+# And it was unpacked into the scratch image.
 root=$(sfdisk -J "$work/bb/out/bb.img" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][1]; print(p["start"]*512)')
-deb=$(debugfs -R "ls -p /var/lib/pibake/packages" "$work/bb/out/bb.img?offset=$root" 2>/dev/null |
-  awk -F/ '$6 ~ /^busybox-static_.*\.deb$/ { print $6 }')
-[ -n "$deb" ] || fail "no busybox-static .deb in the scratch image"
-debugfs -R "dump /var/lib/pibake/packages/$deb $work/$deb" "$work/bb/out/bb.img?offset=$root" 2>/dev/null
+debugfs -R "dump /bin/busybox $work/busybox.unpacked" "$work/bb/out/bb.img?offset=$root" 2>/dev/null
+[ -s "$work/busybox.unpacked" ] || fail "busybox-static was not unpacked into the scratch image"
 python3 "$work/cluster/make-image.py" "$work/$deb" "$work/cluster/overlays/app/var/lib/pibake/images/hello.tar" >/dev/null
 
 out="$work/out"

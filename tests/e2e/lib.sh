@@ -121,8 +121,10 @@ vm_start() {
   append="$append net.ifnames=0"
   # The card is larger than the image, as real cards are, so the image's own first boot
   # grows the root to it (E2E_CARD_EXTRA bytes more; 1 GiB by default).
-  qemu-img create -q -f qcow2 -F raw -b "$img" "$work/$n.qcow2" \
-    $(($(stat -c %s "$img") + ${E2E_CARD_EXTRA:-$((1 << 30))}))
+  # E2E_REUSE_DISK=1 boots the node's overlay again, as a card is powered on again.
+  [ -n "${E2E_REUSE_DISK:-}" ] && [ -e "$work/$n.qcow2" ] ||
+    qemu-img create -q -f qcow2 -F raw -b "$img" "$work/$n.qcow2" \
+      $(($(stat -c %s "$img") + ${E2E_CARD_EXTRA:-$((1 << 30))}))
   ip -n "$ns" tuntap add dev "$tap" mode tap
   ip -n "$ns" link set "$tap" master br0 up
   : >"$work/$n.console"
@@ -154,7 +156,10 @@ on() {
 manifest() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); n=[e for e in m["nodes"] if e["node"]==sys.argv[2]][0]; print(eval(sys.argv[3], {}, {"n": n}))' "$out/manifest.json" "$@"; }
 
 # packages_locked NODE PKG...: each PKG is installed on the node at the version the
-# manifest records (pibake.lock's), and the baked .debs are gone.
+# manifest records (pibake.lock's), the first-boot package files are gone, and dpkg is
+# content: `dpkg --audit` finds nothing half-done, `apt-get check` no broken
+# dependency, and `dpkg -V` no file that differs from its package but configuration
+# files (the profile's own, or ones a postinst edits).
 packages_locked() {
   local n=$1 pkg want got
   shift
@@ -166,6 +171,11 @@ packages_locked() {
     [ "$got" = "$want" ] || fail "$pkg is $got on the node, pibake.lock says $want"
   done
   on "$n" test ! -e /var/lib/pibake/packages/order || fail "the baked .debs were not cleaned up"
+  got=$(on "$n" sudo -n dpkg --audit) || fail "dpkg --audit failed"
+  [ -z "$got" ] || fail "dpkg --audit: $got"
+  on "$n" sudo -n apt-get check -qq >/dev/null || fail "apt-get check finds broken dependencies"
+  got=$(on "$n" "sudo -n dpkg -V 2>&1 | grep -v '^..5...... c /' || true")
+  [ -z "$got" ] || fail "dpkg -V reports files other than changed configuration files: $got"
 }
 
 # in_ns CMD...: runs CMD on the harness's side of the cluster network.

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::path::Path;
 
 use pgp::composed::{
     ArmorOptions, CleartextSignedMessage, KeyType, SecretKeyParamsBuilder, SignedSecretKey,
@@ -44,23 +45,12 @@ impl Deb {
             "Package: {name}\nVersion: {version}\nArchitecture: arm64\nMaintainer: Test <test@example.org>\n{extra_control}Description: pibake test package\n"
         );
         fs::write(root.join("DEBIAN/control"), &control).unwrap();
-        let out = dir.path().join("p.deb");
-        let st = tool("dpkg-deb")
-            .args(["--root-owner-group", "-Znone", "--build"])
-            .arg(&root)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        let bytes = dpkg_deb_build(&root);
         Deb {
             name: name.into(),
             version: version.into(),
             control,
-            bytes: fs::read(out).unwrap(),
+            bytes,
         }
     }
 
@@ -165,4 +155,22 @@ pub fn install_apt(f: &Fixture, sources: &str, keyring: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     f.assert_clean();
+}
+
+/// The `.deb` dpkg-deb builds from `root` (its `DEBIAN/` and files), owned by root,
+/// uncompressed.
+pub fn dpkg_deb_build(root: &Path) -> Vec<u8> {
+    let out = root.with_extension("deb");
+    let st = tool("dpkg-deb")
+        .args(["--root-owner-group", "-Znone", "--build"])
+        .arg(root)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    fs::read(out).unwrap()
 }

@@ -846,6 +846,22 @@ pub fn write_firstboot_files(plan: &pibake::plan::Plan, root: &Path) {
 
 /// `pibake build CLUSTER --out OUT EXTRA...` with its cache in `work/cache`; its stdout.
 pub fn pibake_build(work: &Path, cluster: &Path, out: &Path, extra: &[&str]) -> String {
+    let o = pibake_build_run(work, cluster, out, extra);
+    assert!(
+        o.status.success(),
+        "pibake build: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The same build, as it came out (for builds that must fail).
+pub fn pibake_build_run(
+    work: &Path,
+    cluster: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let cache = work.join("cache");
     let mut args = vec![
         "--cache-dir",
@@ -856,5 +872,5 @@ pub fn pibake_build(work: &Path, cluster: &Path, out: &Path, extra: &[&str]) -> 
         path(out),
     ];
     args.extend_from_slice(extra);
-    pibake_ok(&args)
+    pibake(&args)
 }

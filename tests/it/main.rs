@@ -21,3 +21,4 @@ mod inventory;
 mod packages;
 mod partitions;
 mod status;
+mod unpack;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aptrepo::{self, Deb};
 use crate::common::{
-    Fixture, Release, bmaptool_copy, e2fsck_clean, pibake, pibake_ok, test_key, tool,
+    Fixture, Release, bmaptool_copy, e2fsck_clean, pibake_build_run, pibake_ok, test_key, tool,
 };
 use crate::httpd::Httpd;
 
@@ -82,18 +82,7 @@ fn serve(
 
 /// `pibake build` of `cluster` with its cache and outputs in `work`.
 fn build_in(work: &Path, cluster: &Path, extra: &[&str]) -> std::process::Output {
-    let cache = work.join("cache").display().to_string();
-    let out = work.join("out").display().to_string();
-    let mut args = vec![
-        "--cache-dir",
-        &cache,
-        "build",
-        cluster.to_str().unwrap(),
-        "--out",
-        &out,
-    ];
-    args.extend_from_slice(extra);
-    pibake(&args)
+    pibake_build_run(work, cluster, &work.join("out"), extra)
 }
 
 impl Setup {
@@ -168,12 +157,12 @@ fn every_format_of_a_node_built_over_its_role_layer_is_the_same_image() {
         );
         e2fsck_clean(&img, s.f.root_offset);
         assert_eq!(
-            debugfs(
+            text(debugfs(
                 &img,
                 s.f.root_offset,
-                "cat /var/lib/pibake/packages/hello-pibake_1.0-1_arm64.deb"
-            ),
-            s.hello.bytes
+                "cat /usr/share/pibake-test/hello-pibake"
+            )),
+            "hello-pibake 1.0-1\n"
         );
     }
     let left: Vec<_> = fs::read_dir(s.work.path().join("out"))
@@ -266,21 +255,41 @@ fn packages_are_resolved_locked_baked_and_kept() {
         let img = s.work.path().join(format!("out/{node}.img"));
         e2fsck_clean(&img, s.f.root_offset);
         let d = |r: &str| debugfs(&img, s.f.root_offset, r);
+        // Unpacked at build time as `dpkg --unpack` leaves them, the dependency first;
+        // no `.deb` is left for first boot.
         assert_eq!(
-            text(d("cat /var/lib/pibake/packages/order")),
-            "libpibake1_1.0-1_arm64.deb\nhello-pibake_1.0-1_arm64.deb\n"
+            text(d("cat /var/lib/pibake/packages/unpacked")),
+            "libpibake1 arm64 libpibake1\nhello-pibake arm64 hello-pibake\n"
         );
+        assert_eq!(text(d("cat /var/lib/pibake/packages/order")), "");
         for deb in [&s.hello, &s.lib] {
-            let name = format!("{}_{}_arm64.deb", deb.name, deb.version);
+            let file = format!("/usr/share/pibake-test/{}", deb.name);
             assert_eq!(
-                d(&format!("cat /var/lib/pibake/packages/{name}")),
-                deb.bytes,
-                "{node}: {name} is the fetched file, byte for byte"
+                text(d(&format!("cat {file}"))),
+                format!("{} {}\n", deb.name, deb.version),
+                "{node}: {file}"
             );
+            let list = text(d(&format!("cat /var/lib/dpkg/info/{}.list", deb.name)));
+            assert_eq!(
+                list,
+                format!("/.\n/usr\n/usr/share\n/usr/share/pibake-test\n{file}\n")
+            );
+            let sums = text(d(&format!("cat /var/lib/dpkg/info/{}.md5sums", deb.name)));
+            assert!(sums.ends_with(&format!("  {}\n", &file[1..])), "{sums}");
         }
+        let status = text(d("cat /var/lib/dpkg/status"));
+        assert!(
+            status.contains("Package: hello-pibake\nStatus: install ok unpacked\n"),
+            "{status}"
+        );
+        assert!(
+            status.contains("Depends: libpibake1 (>= 1.0)\n"),
+            "{status}"
+        );
         let step = text(d(&format!("cat {STEP}")));
         assert!(
-            step.contains("apt-get install -y --no-install-recommends")
+            step.contains("dpkg --configure -a --force-confdef --force-confold")
+                && step.contains("\"$script\" install")
                 && step.contains("/var/lib/pibake/packages/$f"),
             "{step}"
         );
@@ -343,12 +352,12 @@ fn packages_are_resolved_locked_baked_and_kept() {
     assert!(updated.contains("version: 1.1-1"), "{updated}");
     let img = s.work.path().join("out/app2.img");
     assert_eq!(
-        debugfs(
+        text(debugfs(
             &img,
             s.f.root_offset,
-            "cat /var/lib/pibake/packages/hello-pibake_1.1-1_arm64.deb"
-        ),
-        newer.bytes
+            "cat /usr/share/pibake-test/hello-pibake"
+        )),
+        "hello-pibake 1.1-1\n"
     );
     e2fsck_clean(&img, s.f.root_offset);
 
@@ -472,11 +481,10 @@ fn packages_that_do_not_fit_the_root_grow_it() {
             "{node}"
         );
         e2fsck_clean(&image, f.root_offset);
-        let deb = "/var/lib/pibake/packages/hello-pibake_1.0-1_arm64.deb";
-        let stat = text(debugfs(&image, f.root_offset, &format!("stat {deb}")));
+        let file = "/usr/share/pibake-test/hello-pibake";
         assert!(
-            stat.contains(&format!("Size: {}", big.bytes.len())),
-            "{node}: {stat}"
+            debugfs(&image, f.root_offset, &format!("cat {file}")) == noise,
+            "{node}: {file} is not the package's file"
         );
     }
 }

@@ -210,6 +210,20 @@ pub fn parse_packages(text: &str) -> Result<Vec<Package>, IndexError> {
     Ok(out)
 }
 
+/// Parse a package's own `control` file (the `control` member of its control
+/// archive): one paragraph, with no download fields.
+pub fn parse_control(text: &str) -> Result<Package, IndexError> {
+    let mut all = control::paragraphs(text);
+    let p = match all.next() {
+        Some(p) => p.map_err(|e| err(e.line, e.message))?,
+        None => return Err(err(1, "an empty control file")),
+    };
+    if all.next().is_some() {
+        return Err(err(p.line, "a control file holds one paragraph"));
+    }
+    package_from(&p, false)
+}
+
 /// Parse `/var/lib/dpkg/status`, keeping only installed packages: `Status`
 /// with flag `ok` and state `installed` (the want word may be `install`,
 /// `hold`, `deinstall` or `purge`: the files are on disk either way).

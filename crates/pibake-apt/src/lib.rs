@@ -28,7 +28,7 @@ pub mod sources;
 pub mod version;
 
 pub use aptconf::AptConfig;
-pub use index::{Package, parse_packages, parse_status};
+pub use index::{Package, parse_control, parse_packages, parse_status};
 pub use relation::{PackageName, PackageRequest, Relation};
 pub use release::{
     Keyring, Release, VerifyOptions, check_index, decompress_index, verify_inrelease,

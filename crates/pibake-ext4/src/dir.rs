@@ -304,7 +304,7 @@ impl Ext4 {
         let tree = self.set_extents(dir, &runs)?;
         let data: u64 = runs.iter().map(|r| r.1).sum();
         dir.set_size(data * self.bs as u64);
-        dir.set_blocks_512((data + tree) * (self.bs as u64 / 512));
+        self.set_block_count(dir, data + tree);
         Ok(block)
     }
 

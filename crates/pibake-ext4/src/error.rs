@@ -159,11 +159,13 @@ pub enum ErrorKind {
         /// The path as given.
         path: String,
     },
-    /// Something of another kind is in the way of a file, directory or symlink to create.
+    /// Something of another kind is in the way of a file, directory or symlink to create,
+    /// or anything at all is where a hard link's new name should go.
     Exists {
         /// The path as given.
         path: String,
-        /// What the caller wanted there ("regular file", "directory", "symlink").
+        /// What the caller wanted there ("regular file", "directory", "symlink", "free
+        /// name for a hard link").
         wanted: &'static str,
     },
     /// A directory to remove still has entries.
@@ -203,6 +205,17 @@ pub enum ErrorKind {
     },
     /// A new filesystem's parameters, or a size to grow one to, cannot work.
     InvalidGeometry(String),
+    /// The reader a file's content came from ([`Ext4::write_file_from`](crate::Ext4::write_file_from))
+    /// failed, or held fewer or more bytes than the length promised. A file of the wrong
+    /// length is never written: a truncated archive member must not become a short file.
+    Content {
+        /// The path being written.
+        path: String,
+        /// What the reader did: its error, or how many bytes it held.
+        detail: String,
+        /// The reader's own error, when it returned one.
+        source: Option<std::io::Error>,
+    },
 }
 
 /// An error from this crate: its [`kind`](Error::kind) and the filesystem it is about.
@@ -300,6 +313,9 @@ impl fmt::Display for Error {
             ErrorKind::Corrupt { detail, .. } => write!(f, "corrupt {fs}: {detail}"),
             ErrorKind::Unsupported { feature, .. } => write!(f, "unsupported: {fs}: {feature}"),
             ErrorKind::InvalidGeometry(what) => write!(f, "{fs}: {what}"),
+            ErrorKind::Content { path, detail, .. } => {
+                write!(f, "{fs}: {path}: content {detail}")
+            }
         }
     }
 }
@@ -308,6 +324,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ErrorKind::Io(e) => Some(e),
+            ErrorKind::Content {
+                source: Some(e), ..
+            } => Some(e),
             _ => None,
         }
     }

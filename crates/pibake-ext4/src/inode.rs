@@ -323,6 +323,14 @@ impl Ext4 {
         Ok(())
     }
 
+    /// Sets `i_blocks` for `blocks` blocks of data and extent tree, plus the inode's
+    /// external extended-attribute block when it has one: e2fsck counts that block as the
+    /// inode's too, so rewriting a file's content or growing a directory must not drop it.
+    pub(super) fn set_block_count(&self, inode: &mut Inode, blocks: u64) {
+        let xattr = u64::from(inode.file_acl().is_some());
+        inode.set_blocks_512((blocks + xattr) * (self.bs as u64 / 512));
+    }
+
     /// A fresh inode: zeroed, with the extra space the superblock wants, all four
     /// timestamps set to `time`, and a generation derived from its number so that the
     /// same operations give the same bytes.

@@ -14,10 +14,11 @@
 //! confused with damaged metadata ([`ErrorKind::Corrupt`], which names the structure,
 //! inode or group) or with a feature this crate refuses ([`ErrorKind::Unsupported`]).
 //!
-//! What is written: extent-mapped files, linear and hash-indexed (two-level) directories,
-//! fast and slow symlinks, metadata_csum and gdt_csum checksums, flex_bg and
-//! `BLOCK_UNINIT`/`INODE_UNINIT` groups, new filesystems ([`Ext4::mkfs`]), and growth
-//! to a larger partition ([`Ext4::grow`], offline, as resize2fs does it). What is
+//! What is written: extent-mapped files (whole, or streamed from a reader), hard links,
+//! linear and hash-indexed (two-level) directories, fast and slow symlinks, metadata_csum
+//! and gdt_csum checksums, flex_bg and `BLOCK_UNINIT`/`INODE_UNINIT` groups, new
+//! filesystems ([`Ext4::mkfs`]), and growth to a larger partition ([`Ext4::grow`],
+//! offline, as resize2fs does it). What is
 //! refused before any write: a journal that needs recovery, orphans, an error state,
 //! block-mapped files, three-level htrees (`large_dir`), and unknown incompatible
 //! features.
@@ -53,6 +54,7 @@
 )]
 #![warn(clippy::cast_lossless)]
 
+mod content;
 mod csum;
 mod device;
 mod dir;
@@ -68,7 +70,9 @@ pub mod mkfs;
 mod superblock;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 
+use content::Content;
 pub use device::{Device, FileRange};
 use error::Block;
 pub use error::{Error, ErrorKind, Ino, Result, Structure};
@@ -92,6 +96,9 @@ fn read_vec(dev: &dyn Device, origin: &str, offset: u64, len: usize) -> Result<V
 
 /// Symlinks followed while resolving one path, as the kernel's limit.
 const MAX_SYMLINKS: usize = 40;
+
+/// Hard links one file may have (the kernel's `EXT4_LINK_MAX`).
+const MAX_LINKS: u16 = 65000;
 
 /// The filesystem's blocks: read from the image, or from pending writes.
 struct Blocks {
@@ -582,24 +589,36 @@ impl Ext4 {
 
     // ----- writing -----
 
-    /// Writes `data` to blocks near `goal` and gives `inode` an extent tree for them.
-    fn store_data(&mut self, inode: &mut Inode, data: &[u8]) -> Result<()> {
+    /// Copies `content` block by block into blocks allocated near the inode, and gives
+    /// `inode` an extent tree for them. Each block goes straight from the reader to the
+    /// pending writes, so the content is in memory once, never also as a whole.
+    ///
+    /// A reader that fails or holds another length fails here, after blocks were
+    /// allocated: the edit that called this is then poisoned, so a half-written file never
+    /// reaches the image.
+    fn store(&mut self, inode: &mut Inode, content: &mut Content) -> Result<()> {
         let bs = self.bs;
-        let nblocks = data.len().div_ceil(bs) as u64;
+        let nblocks = content.len().div_ceil(bs as u64);
         let goal = self.group_of_inode(inode.ino);
         let runs = self.alloc_blocks(goal, nblocks)?;
-        let mut chunks = data.chunks(bs);
-        for &(start, len) in &runs {
-            for b in start.run(len) {
-                let mut block = chunks.next().expect("as many chunks as blocks").to_vec();
-                block.resize(bs, 0);
-                self.blocks.write(b, block);
-            }
+        for b in runs.iter().flat_map(|&(start, len)| start.run(len)) {
+            let block = content.next_block(bs).map_err(|k| self.err(k))?;
+            self.blocks.write(b, block);
         }
+        content.finish().map_err(|k| self.err(k))?;
         let tree = self.set_extents(inode, &runs)?;
-        inode.set_size(data.len() as u64);
-        inode.set_blocks_512((nblocks + tree) * (bs as u64 / 512));
+        inode.set_size(content.len());
+        self.set_block_count(inode, nblocks + tree);
         Ok(())
+    }
+
+    /// [`Ext4::store`] for content already in memory (a directory block, a symlink
+    /// target), for the object at `path`.
+    fn store_data(&mut self, inode: &mut Inode, path: &str, data: &[u8]) -> Result<()> {
+        self.store(
+            inode,
+            &mut Content::new(path, &mut &data[..], data.len() as u64),
+        )
     }
 
     /// Frees everything an inode's content occupies (not the inode itself).
@@ -623,15 +642,39 @@ impl Ext4 {
     }
 
     /// Creates or replaces a regular file. Replacing keeps the inode (and so its hard
-    /// links) and frees the old blocks, and gives the file `meta`'s mode and owner (a plan
-    /// says what a file must be, not how it was); a symlink in the way is replaced.
+    /// links and its extended attributes, such as a `security.capability`) and frees the
+    /// old blocks, and gives the file `meta`'s mode and owner (a plan says what a file must
+    /// be, not how it was); a symlink in the way is replaced.
+    ///
+    /// The same as [`Ext4::write_file_from`] with the bytes as the reader.
     pub fn write_file(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
-        self.require_writable()?;
-        self.reserve(data.len() as u64, 1)?;
-        self.edit(|fs| fs.write_file_now(path, data, meta))
+        self.write_file_from(path, &mut &data[..], data.len() as u64, meta)
     }
 
-    fn write_file_now(&mut self, path: &str, data: &[u8], meta: &Meta) -> Result<()> {
+    /// [`Ext4::write_file`] with the content read from `data`, which must hold exactly
+    /// `len` bytes: for content that arrives as a stream (a member of a package's
+    /// archive, decompressed on the fly), so that a large file is never collected into
+    /// one buffer first. It is copied block by block into the pending writes.
+    ///
+    /// Space for `len` bytes is reserved before the reader is touched, so a full
+    /// filesystem costs nothing. A reader that fails, ends before `len` bytes or holds
+    /// more ([`ErrorKind::Content`]) is found out only while the file is being written, so
+    /// like any edit that fails part-way it poisons the session ([`ErrorKind::Poisoned`]
+    /// from every later edit and from [`Ext4::commit`]): the image stays as the last
+    /// commit left it, never with a file of the wrong length.
+    pub fn write_file_from(
+        &mut self,
+        path: &str,
+        data: &mut dyn Read,
+        len: u64,
+        meta: &Meta,
+    ) -> Result<()> {
+        self.require_writable()?;
+        self.reserve(len, 1)?;
+        self.edit(|fs| fs.write_file_now(path, &mut Content::new(path, data, len), meta))
+    }
+
+    fn write_file_now(&mut self, path: &str, data: &mut Content, meta: &Meta) -> Result<()> {
         let (mut dir, name) = self.parent_of(path)?;
         let time = meta.mtime.unwrap_or(self.time);
         if let Some(ino) = self.lookup(&dir, name)? {
@@ -641,7 +684,7 @@ impl Ext4 {
                     self.free_data(&inode)?;
                     inode.set_mode(S_IFREG | (meta.mode & 0o7777));
                     inode.set_owner(meta.uid, meta.gid);
-                    self.store_data(&mut inode, data)?;
+                    self.store(&mut inode, data)?;
                     inode.set_mtime(time);
                     inode.set_ctime(time);
                     return self.write_inode(&mut inode);
@@ -655,9 +698,48 @@ impl Ext4 {
         let mut inode = self.new_inode(ino, S_IFREG | (meta.mode & 0o7777), time);
         inode.set_owner(meta.uid, meta.gid);
         inode.set_links(1);
-        self.store_data(&mut inode, data)?;
+        self.store(&mut inode, data)?;
         self.write_inode(&mut inode)?;
         self.link_into(&mut dir, name, ino, Kind::File)
+    }
+
+    /// Gives the regular file `existing` a second name, `new` (a hard link, as `ln`
+    /// makes it): packages ship hard-linked files (one binary under two names), and a
+    /// copy would double their space and break what expects one inode. Both names then
+    /// share the inode, its content and its metadata; [`Ext4::remove`] of either keeps
+    /// the other.
+    ///
+    /// `existing` is resolved without following its last component, so a symlink there
+    /// is refused like a directory ([`ErrorKind::NotAFile`]), as is a file with 65000
+    /// links, ext4's limit ([`ErrorKind::InvalidPath`]). `new` may be in any directory
+    /// and must not exist ([`ErrorKind::Exists`]): replacing a name is the caller's
+    /// choice, made with [`Ext4::remove`] first.
+    pub fn link(&mut self, existing: &str, new: &str) -> Result<()> {
+        self.require_writable()?;
+        self.reserve(0, 0)?;
+        self.edit(|fs| fs.link_now(existing, new))
+    }
+
+    fn link_now(&mut self, existing: &str, new: &str) -> Result<()> {
+        let mut inode = self.must_resolve(existing, false)?;
+        if inode.kind() != Some(Kind::File) {
+            return Err(self.err(ErrorKind::NotAFile {
+                path: existing.into(),
+            }));
+        }
+        let links = inode.links();
+        if links >= MAX_LINKS {
+            return Err(self.bad_path(existing, "already has as many links as ext4 allows (65000)"));
+        }
+        let (mut dir, name) = self.parent_of(new)?;
+        if self.lookup(&dir, name)?.is_some() {
+            return Err(self.in_the_way(new, "free name for a hard link"));
+        }
+        // The name first: a directory that cannot grow leaves the count as it was.
+        self.link_into(&mut dir, name, inode.ino, Kind::File)?;
+        inode.set_links(links + 1);
+        inode.set_ctime(self.time);
+        self.write_inode(&mut inode)
     }
 
     /// Adds a name to a directory and stamps the directory's times.
@@ -700,7 +782,7 @@ impl Ext4 {
         let end = self.leaf_end();
         dir::insert_into_block(&mut block, end, ino, b".", Kind::Dir.dirent_type())?;
         dir::insert_into_block(&mut block, end, parent.ino, b"..", Kind::Dir.dirent_type())?;
-        self.store_data(&mut inode, &block)?;
+        self.store_data(&mut inode, path, &block)?;
         let b = self.mapping(&inode)?.extents[0].start;
         self.write_leaf(&inode, b, block);
         self.write_inode(&mut inode)?;
@@ -745,7 +827,7 @@ impl Ext4 {
             inode.i_block_mut()[..target.len()].copy_from_slice(target.as_bytes());
             inode.set_size(target.len() as u64);
         } else {
-            self.store_data(&mut inode, target.as_bytes())?;
+            self.store_data(&mut inode, path, target.as_bytes())?;
         }
         self.write_inode(&mut inode)?;
         self.link_into(&mut dir, name, ino, Kind::Symlink)

@@ -349,7 +349,7 @@ impl Ext4 {
         let dir = super::Kind::Dir.dirent_type();
         super::dir::insert_into_block(&mut block, end, ROOT_INO, b".", dir)?;
         super::dir::insert_into_block(&mut block, end, ROOT_INO, b"..", dir)?;
-        self.store_data(&mut root, &block)?;
+        self.store_data(&mut root, "/", &block)?;
         let b = self.mapping(&root)?.extents[0].start;
         self.write_leaf(&root, b, block);
         self.write_inode(&mut root)?;

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::util::{open, path, tool};
+use crate::util::{debugfs_w, open, path, tool};
 use pibake_ext4::Meta;
 
 fn mkfs(dir: &Path, name: &str, features: &str) -> PathBuf {
@@ -32,14 +32,6 @@ fn mkfs(dir: &Path, name: &str, features: &str) -> PathBuf {
         .success();
     assert!(ok);
     image
-}
-
-fn debugfs_w(image: &Path, request: &str) {
-    let out = tool("debugfs")
-        .args(["-w", "-R", request, path(image)])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "debugfs -w {request}");
 }
 
 /// The first block of a file or directory, as debugfs reports it.

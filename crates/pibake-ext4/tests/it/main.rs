@@ -4,5 +4,7 @@
 mod corrupt;
 mod grow;
 mod hash;
+mod links;
 mod props;
 mod util;
+mod xattrs;

@@ -45,6 +45,57 @@ pub fn device(image: &Path, writable: bool) -> FileRange {
     FileRange::whole(file, path(image)).expect("image size")
 }
 
+/// Runs one debugfs request, read-only or with `-w`; its output when it succeeds.
+fn run_debugfs(image: &Path, writable: bool, request: &str) -> String {
+    let mut cmd = tool("debugfs");
+    if writable {
+        cmd.arg("-w");
+    }
+    let out = cmd
+        .args(["-R", request, path(image)])
+        .output()
+        .expect("debugfs");
+    // debugfs exits 0 when a request fails and says why on stderr, after its banner.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let complaint = stderr.lines().any(|l| !l.starts_with("debugfs "));
+    assert!(
+        out.status.success() && !complaint,
+        "debugfs {request}: {stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What `debugfs -R request` prints about the image.
+pub fn debugfs(image: &Path, request: &str) -> String {
+    run_debugfs(image, false, request)
+}
+
+/// `debugfs -w -R request`: an edit by e2fsprogs itself.
+pub fn debugfs_w(image: &Path, request: &str) {
+    run_debugfs(image, true, request);
+}
+
+/// The value after `field` (`"Links:"`, `"File ACL:"`, ...) in `debugfs stat`'s report.
+pub fn stat_field(image: &Path, file: &str, field: &str) -> String {
+    let stat = debugfs(image, &format!("stat {file}"));
+    let at = stat
+        .find(field)
+        .unwrap_or_else(|| panic!("no {field} in the stat of {file}:\n{stat}"));
+    stat[at + field.len()..]
+        .split_whitespace()
+        .next()
+        .expect("a value after the field")
+        .to_string()
+}
+
+/// A file's content as `debugfs dump` writes it out.
+pub fn debugfs_dump(image: &Path, file: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = dir.path().join("dump");
+    debugfs(image, &format!("dump {file} {}", path(&out)));
+    std::fs::read(&out).unwrap_or_else(|e| panic!("debugfs dump {file}: {e}"))
+}
+
 /// Opens the filesystem that fills `image`, for writing or not.
 pub fn open(image: &Path, rw: bool) -> Result<Ext4> {
     if rw {
