@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the binary seeds of fuzz/corpus: small partition tables, FAT boot partitions,
-# compressed bases and bmaps, each a real tool's output (sfdisk, mkfs.fat, mcopy, xz,
-# zstd, gzip, zip, bmaptool), kept to a few KiB so libFuzzer mutates them quickly. Run
+# compressed bases, bmaps and .debs, each a real tool's output (sfdisk, mkfs.fat, mcopy, xz,
+# zstd, gzip, zip, bmaptool, dpkg-deb), kept to a few KiB so libFuzzer mutates them quickly. Run
 # once; the outputs are committed (the tools write random GUIDs and serials). The text
 # seeds are copies of real files (see README.md); the ext4 target's image is made by
 # crates/pibake-fuzz/seed/make-ext4-seed.sh.
@@ -81,3 +81,18 @@ printf 'data' | dd of=sparse.img bs=4096 seek=0 conv=notrunc status=none
 printf 'more' | dd of=sparse.img bs=4096 seek=5 conv=notrunc status=none
 head -c 8192 /dev/urandom | dd of=sparse.img bs=4096 seek=9 conv=notrunc status=none
 bmaptool create sparse.img -o "$corpus"/bmap/bmaptool-v2.bmap
+
+# .debs by dpkg-deb, one per data compression: a file, a setuid file, a directory, a
+# symlink, a hard link, a conffile and a preinst.
+mkdir -p "$corpus"/deb deb/DEBIAN deb/etc deb/usr/bin
+printf 'Package: seed\nVersion: 1.0-1\nArchitecture: arm64\nMaintainer: Seed <seed@example.org>\nDepends: libc6 (>= 2.34)\nDescription: fuzz seed\n' >deb/DEBIAN/control
+printf '/etc/seed.conf\n' >deb/DEBIAN/conffiles
+printf '#!/bin/sh\nexit 0\n' >deb/DEBIAN/preinst
+chmod 0755 deb/DEBIAN/preinst
+printf 'key=value\n' >deb/etc/seed.conf
+printf 'tool\n' >deb/usr/bin/seed && chmod 4755 deb/usr/bin/seed
+ln deb/usr/bin/seed deb/usr/bin/seed-too
+ln -s seed deb/usr/bin/seed-link
+for z in none gzip xz zstd; do
+  dpkg-deb --root-owner-group -Z"$z" --build deb "$corpus/deb/seed-$z.deb" >/dev/null
+done

@@ -8,6 +8,7 @@ use std::path::Path;
 use pibake_ext4::{Ext4, Meta};
 
 use crate::error::{Error, IoContext, Result};
+use crate::packages::Locked;
 use crate::packages::cache::Store;
 use crate::packages::unpack::{self, Inspected, Split, admin::Admin};
 use crate::plan::Plan;
@@ -63,43 +64,79 @@ impl RoleSoftware {
 
 /// Reads the role's `.deb`s from the cache and checks them (the cache verified each
 /// against its sha256 when the build fetched it; a size that changed since is caught).
-pub fn read_debs(plan: &Plan, store: &Store, admin: &Admin) -> Result<Vec<Inspected>> {
-    plan.packages
+pub fn read_debs(
+    plan: &Plan,
+    store: &Store,
+    admin: &Admin,
+    unpacking: bool,
+) -> Result<Vec<Inspected>> {
+    // Reading a package decompresses all its data: one package a core. When the read
+    // is for unpacking, what it decompressed is kept (up to a budget, by the lock's
+    // installed sizes) so that unpacking does not decompress it again.
+    let mut budget = KEEP_BUDGET;
+    let keep: Vec<bool> = plan
+        .packages
         .iter()
         .map(|p| {
-            let path = store.path(&p.sha256);
-            let bytes = std::fs::read(&path).at(&path)?;
-            if bytes.len() as u64 != p.size {
-                return Err(Error::corrupt(format!(
-                    "{}: {} bytes, but {} has {} (the cache changed during the build)",
-                    path.display(),
-                    bytes.len(),
-                    p.label(),
-                    p.size
-                )));
+            let fits = unpacking && p.installed_size <= budget;
+            if fits {
+                budget -= p.installed_size;
             }
-            let d = Inspected::read(&p.file_name(), bytes, admin)?;
-            let q = &d.package;
-            if q.name != p.name || q.version != p.version || q.architecture != p.architecture {
-                return Err(Error::corrupt(format!(
-                    "{}: the package inside is {} {} {}, not {}",
-                    path.display(),
-                    q.name,
-                    q.version,
-                    q.architecture,
-                    p.label()
-                )));
-            }
-            Ok(d)
+            fits
         })
-        .collect()
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pibake_image::pool::run(plan.packages.len(), cores, |_, i| {
+        read_deb(&plan.packages[i], store, admin, keep[i])
+    })
+    .into_iter()
+    .zip(&plan.packages)
+    .map(|(r, p)| {
+        r.unwrap_or_else(|lost| {
+            Err(Error::WorkerLost {
+                node: format!("{} (reading {})", plan.node, p.file_name()),
+                message: lost.message,
+            })
+        })
+    })
+    .collect()
+}
+
+/// Decompressed package data a build keeps in memory between reading and unpacking.
+const KEEP_BUDGET: u64 = 256 << 20;
+
+fn read_deb(p: &Locked, store: &Store, admin: &Admin, keep: bool) -> Result<Inspected> {
+    let path = store.path(&p.sha256);
+    let bytes = std::fs::read(&path).at(&path)?;
+    if bytes.len() as u64 != p.size {
+        return Err(Error::corrupt(format!(
+            "{}: {} bytes, but {} has {} (the cache changed during the build)",
+            path.display(),
+            bytes.len(),
+            p.label(),
+            p.size
+        )));
+    }
+    let d = Inspected::read(&p.file_name(), bytes, admin, keep)?;
+    let q = &d.package;
+    if q.name != p.name || q.version != p.version || q.architecture != p.architecture {
+        return Err(Error::corrupt(format!(
+            "{}: the package inside is {} {} {}, not {}",
+            path.display(),
+            q.name,
+            q.version,
+            q.architecture,
+            p.label()
+        )));
+    }
+    Ok(d)
 }
 
 /// Unpacks what dpkg would let pibake unpack, writes the rest as `.deb`s, and the
 /// first-boot lists.
 pub fn write(fs: &mut Ext4, plan: &Plan, store: &Store) -> Result<RoleSoftware> {
     let mut admin = Admin::read(fs)?;
-    let debs = read_debs(plan, store, &admin)?;
+    let debs = read_debs(plan, store, &admin, true)?;
     let split = unpack::decide(&debs, &admin);
     let done = unpack::unpack(fs, &mut admin, &debs, &split)?;
     let file = Meta::new(0o644, 0, 0);
@@ -153,7 +190,7 @@ pub fn preview(
         }
         let cached = p.packages.iter().all(|d| store.path(&d.sha256).is_file());
         let software = if cached {
-            let debs = read_debs(p, store, &admin)?;
+            let debs = read_debs(p, store, &admin, false)?;
             let split = unpack::decide(&debs, &admin);
             Some(RoleSoftware { debs, split })
         } else {

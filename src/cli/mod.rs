@@ -89,6 +89,10 @@ pub struct PackageArgs {
     /// `--update-packages=NAME,...` for the roles whose set holds one of them
     #[arg(long, value_name = "NAME,...", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
     pub update_packages: Option<Vec<String>>,
+    /// Fail instead of changing pibake.lock (for CI): every role's locked set must hold
+    /// its profile's requests, against this base
+    #[arg(long, conflicts_with = "update_packages")]
+    pub locked: bool,
     /// Install the profiles' `packages:` from the network on first boot instead of
     /// baking them in (as `packages_online:` does), for bases without apt sources
     #[arg(long)]
@@ -116,6 +120,7 @@ impl PackageArgs {
             offline: self.offline,
             update,
             progress: global.progress(),
+            locked: self.locked,
         })
     }
 

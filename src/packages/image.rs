@@ -173,6 +173,12 @@ pub fn installed_sha256(root: &Ext4) -> Result<pibake_image::digest::Sha256> {
     Ok(pibake_image::digest::Sha256::of(&root.read(STATUS)?))
 }
 
+/// The packages the base has installed (`/var/lib/dpkg/status`).
+pub fn installed(root: &Ext4) -> Result<Vec<Package>> {
+    parse_status(&text_of(root, STATUS)?)
+        .map_err(|e| Error::invalid(format!("the base image's {STATUS}: {e}")))
+}
+
 fn text_of(root: &Ext4, path: &str) -> Result<String> {
     String::from_utf8(root.read(path)?)
         .map_err(|_| Error::invalid(format!("the base image's {path} is not UTF-8 text")))

@@ -51,6 +51,8 @@ pub struct Settings {
     pub update: Update,
     /// Show progress bars (only on a terminal).
     pub progress: bool,
+    /// `--locked`: fail rather than change pibake.lock.
+    pub locked: bool,
 }
 
 /// Every role's package set for this build, and how it differs from the lock.
@@ -112,6 +114,59 @@ impl Resolved {
     }
 }
 
+/// Why a role's locked set does not hold what its requests ask for, if it does not (an
+/// entry emptied, truncated or edited): each request must be in the set, or installed
+/// in the base, at its pinned version and architecture.
+fn uncovered(l: &RoleLock, base: &[pibake_apt::Package]) -> Option<String> {
+    l.requests.iter().find_map(|text| {
+        let Ok(r) = text.parse::<PackageRequest>() else {
+            return Some(format!(
+                "pibake.lock's request `{text}` is not a package request"
+            ));
+        };
+        let fits = |name: &PackageName, version: &pibake_apt::Version, arch: &str| {
+            *name == r.name
+                && r.version.as_ref().is_none_or(|v| v == version)
+                && r.arch.as_deref().is_none_or(|a| a == arch)
+        };
+        let locked = l
+            .packages
+            .iter()
+            .any(|p| fits(&p.name, &p.version, &p.architecture));
+        let in_base = base
+            .iter()
+            .any(|p| fits(&p.name, &p.version, &p.architecture));
+        (!locked && !in_base)
+            .then(|| format!("pibake.lock's set lacks `{text}`, which it asks for"))
+    })
+}
+
+/// `--locked`: the lock must hold as it is; say which role would change, and why.
+fn refuse_unlocked(
+    why: &BTreeMap<&String, String>,
+    old: &Lock,
+    roles: &BTreeMap<String, Vec<String>>,
+) -> Result<()> {
+    let mut lines: Vec<String> = why
+        .iter()
+        .map(|(role, w)| format!("role {role}: {w}"))
+        .collect();
+    lines.extend(
+        old.roles
+            .keys()
+            .filter(|r| !roles.contains_key(*r))
+            .map(|r| format!("role {r}: asks for no packages now, and pibake.lock has an entry")),
+    );
+    if lines.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "--locked: pibake.lock would change:\n  {}",
+        lines.join("\n  ")
+    ))
+    .with_hint("build without --locked to resolve and write pibake.lock, review it, and commit it"))
+}
+
 /// Roles that ask for `packages:`, with their requests sorted as the lock keeps them.
 fn wanted_roles(inv: &Inventory) -> BTreeMap<String, Vec<String>> {
     inv.profiles
@@ -139,27 +194,47 @@ pub fn resolve(
     let path = Lock::path(&inv.dir);
     let old = Lock::read(&path)?;
     let roles = wanted_roles(inv);
-    let installed = if roles.is_empty() {
-        None
+    let (installed, base_set) = if roles.is_empty() {
+        (None, Vec::new())
     } else {
-        Some(image::installed_sha256(&open_root(base_raw)?)?)
+        let root = open_root(base_raw)?;
+        (
+            Some(image::installed_sha256(&root)?),
+            image::installed(&root)?,
+        )
     };
     let base_changed = matches!((old.installed, installed), (Some(a), Some(b)) if a != b);
-    let stale = |role: &str, requests: &[String]| match old.roles.get(role) {
-        None => true,
-        _ if base_changed => true,
-        Some(l) if l.requests != requests => true,
-        Some(l) => match &settings.update {
-            Update::Nothing => false,
-            Update::All => true,
-            Update::Named(names) => l.packages.iter().any(|p| names.contains(&p.name)),
-        },
+    let stale = |role: &str, requests: &[String]| -> Option<String> {
+        let Some(l) = old.roles.get(role) else {
+            return Some("pibake.lock has no entry for it".into());
+        };
+        if base_changed {
+            return Some("the base's installed packages changed".into());
+        }
+        if l.requests != requests {
+            return Some("its profile's `packages:` changed".into());
+        }
+        if let Some(why) = uncovered(l, &base_set) {
+            return Some(why);
+        }
+        match &settings.update {
+            Update::Nothing => None,
+            Update::All => Some("--update-packages".into()),
+            Update::Named(names) => l
+                .packages
+                .iter()
+                .any(|p| names.contains(&p.name))
+                .then(|| "--update-packages names one of its packages".into()),
+        }
     };
-    let todo: Vec<&String> = roles
+    let why: BTreeMap<&String, String> = roles
         .iter()
-        .filter(|(role, req)| stale(role, req))
-        .map(|(role, _)| role)
+        .filter_map(|(role, req)| stale(role, req).map(|w| (role, w)))
         .collect();
+    if settings.locked {
+        refuse_unlocked(&why, &old, &roles)?;
+    }
+    let todo: Vec<&String> = why.keys().copied().collect();
     let mut lock = Lock {
         installed,
         roles: BTreeMap::new(),

@@ -554,3 +554,61 @@ fn a_base_with_other_installed_packages_resolves_the_lock_again() {
     assert!(again.contains("name: hello-pibake"));
     assert_ne!(again, lock);
 }
+
+/// The lock is a record of the role's requests, checked as such: an entry cut down to
+/// lose a requested package is resolved again (and `--locked` refuses it, naming the
+/// role and the request); with the lock whole, `--locked` builds and leaves it as it is.
+#[test]
+fn a_lock_that_lacks_a_request_is_resolved_again_and_locked_refuses_it() {
+    let s = Setup::new(true, true);
+    ok(s.build(&[]));
+    let path = s.work.path().join("pibake.lock");
+    let whole = fs::read_to_string(&path).unwrap();
+    ok(s.build(&["--locked"]));
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        whole,
+        "--locked keeps it"
+    );
+
+    // hello-pibake's entry removed: its `- name:` line and the indented fields after it.
+    let mut cut = Vec::new();
+    let mut skipping = None;
+    for line in whole.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start() == "- name: hello-pibake" {
+            skipping = Some(indent);
+            continue;
+        }
+        if skipping.is_some_and(|i| indent > i && !line.trim_start().starts_with("- ")) {
+            continue;
+        }
+        skipping = None;
+        cut.push(line);
+    }
+    let cut = format!("{}\n", cut.join("\n"));
+    assert!(
+        !cut.contains("name: hello-pibake") && cut.contains("- hello-pibake"),
+        "{cut}"
+    );
+    fs::write(&path, &cut).unwrap();
+
+    let err = failed(s.build(&["--locked"]));
+    assert!(
+        err.contains("--locked: pibake.lock would change")
+            && err.contains("role app: pibake.lock's set lacks `hello-pibake`"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        cut,
+        "--locked writes nothing"
+    );
+    ok(s.build(&[]));
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains("name: hello-pibake"),
+        "resolved again"
+    );
+}

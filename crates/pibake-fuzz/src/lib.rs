@@ -1,6 +1,7 @@
 //! Fuzz harnesses for every pibake parser that reads bytes it did not write: partition
 //! tables, the FAT boot partition, the ext4 root, `config.txt` and `cmdline.txt`, the
-//! cluster inventory, bmap files, compressed base images, and apt's network data.
+//! cluster inventory, bmap files, compressed base images, apt's network data, and
+//! `.deb` packages.
 //!
 //! One function per target, `NAME(data: &[u8])`. Each feeds the bytes to the real parser
 //! and then walks everything the parsed result offers, so damage that parsing lets
@@ -572,4 +573,26 @@ fn versions_are_ordered(vs: &[Version]) {
             }
         }
     }
+}
+
+/// A `.deb` (`pibake_deb`): the ar container, the control archive (every member, the
+/// `control` file parsed by `pibake_apt::parse_control`) and the data archive, each
+/// entry's content read to its end, whatever the compression. Packages come from
+/// mirrors and caches, and pibake writes what they hold into images.
+pub fn deb(data: &[u8]) {
+    let Ok(deb) = pibake_deb::Deb::parse("fuzz.deb", data) else {
+        return;
+    };
+    if let Ok(members) = deb.control() {
+        for m in members.iter().filter(|m| m.name == "control") {
+            if let Ok(text) = std::str::from_utf8(&m.data) {
+                let _ = pibake_apt::parse_control(text);
+            }
+        }
+    }
+    let _ = deb.each_data_entry(|e, r| -> Result<(), pibake_deb::DebError> {
+        assert!(!e.path.as_str().split('/').any(|c| c == ".."), "{}", e.path);
+        let _ = std::io::copy(r, &mut std::io::sink());
+        Ok(())
+    });
 }

@@ -67,3 +67,8 @@ fn decoders() {
 fn apt() {
     replay("apt", pibake_fuzz::apt);
 }
+
+#[test]
+fn deb() {
+    replay("deb", pibake_fuzz::deb);
+}

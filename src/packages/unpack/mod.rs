@@ -18,7 +18,7 @@ mod write;
 use pibake_apt::control;
 use pibake_apt::index::MultiArch;
 use pibake_apt::{Package, parse_control};
-use pibake_deb::{ControlMember, Deb, EntryKind};
+use pibake_deb::{ControlMember, DataEntry, Deb, EntryKind};
 use pibake_ext4::{Ext4, Meta};
 
 use crate::error::{Error, Result};
@@ -48,14 +48,17 @@ pub struct Inspected {
     pub info_name: String,
     /// Bytes of its regular files.
     pub file_bytes: u64,
+    /// Its data archive's entries and contents, when read with `keep`.
+    kept: Option<Vec<(DataEntry, Vec<u8>)>>,
 }
 
 impl Inspected {
     /// Reads `bytes` (the `.deb` called `label`) far enough to decide how it installs.
-    pub fn read(label: &str, bytes: Vec<u8>, admin: &Admin) -> Result<Inspected> {
-        let (mut members, (files, file_bytes)) = {
+    /// With `keep`, its data archive's entries are kept in memory for [`unpack`].
+    pub fn read(label: &str, bytes: Vec<u8>, admin: &Admin, keep: bool) -> Result<Inspected> {
+        let (mut members, scan) = {
             let deb = Deb::parse(label, &bytes)?;
-            (deb.control()?, entries(&deb)?)
+            (deb.control()?, scan(&deb, keep)?)
         };
         let control_at = members.iter().position(|m| m.name == "control");
         let control_text = control_at
@@ -80,9 +83,10 @@ impl Inspected {
             members,
             conffiles,
             conffile_flags,
-            files,
+            files: scan.files,
             info_name,
-            file_bytes,
+            file_bytes: scan.bytes,
+            kept: scan.kept,
         })
     }
 
@@ -115,18 +119,36 @@ fn conffiles(label: &str, members: &[ControlMember]) -> Result<(Vec<String>, boo
     Ok((paths, flags))
 }
 
-/// The paths of the entries that are not directories, and the bytes of the files.
-fn entries(deb: &Deb) -> Result<(Vec<String>, u64)> {
+/// What one read of the data archive yields.
+struct Scan {
+    /// The paths of the entries that are not directories.
+    files: Vec<String>,
+    /// The bytes of the regular files.
+    bytes: u64,
+    /// Every entry with its content, when asked to keep them.
+    kept: Option<Vec<(DataEntry, Vec<u8>)>>,
+}
+
+/// Reads the data archive once: its paths, and (with `keep`) its entries, so that
+/// unpacking need not decompress it a second time.
+fn scan(deb: &Deb, keep: bool) -> Result<Scan> {
     let mut files = Vec::new();
     let mut bytes = 0u64;
-    deb.each_data_entry(|e, _| -> Result<()> {
+    let mut kept = keep.then(Vec::new);
+    deb.each_data_entry(|e, r| -> Result<()> {
         if !matches!(e.kind, EntryKind::Dir) {
             files.push(e.path.as_str().to_string());
         }
         bytes = bytes.saturating_add(e.size);
+        if let Some(k) = &mut kept {
+            let mut content = Vec::new();
+            r.read_to_end(&mut content)
+                .map_err(|e| Error::invalid(format!("{}: {e}", deb.label())))?;
+            k.push((e.clone(), content));
+        }
         Ok(())
     })?;
-    Ok((files, bytes))
+    Ok(Scan { files, bytes, kept })
 }
 
 /// What [`unpack`] did, for the first-boot files and the build's report.

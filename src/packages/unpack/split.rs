@@ -272,6 +272,7 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             info_name: name.into(),
             file_bytes: 0,
+            kept: None,
         }
     }
 

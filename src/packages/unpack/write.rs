@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 pub struct Written {
     /// Every path of the archive, as `info/PKG.list` lists it.
     pub list: Vec<String>,
-    /// MD5 of each regular file written, by path, for a package without `md5sums`.
+    /// MD5 of each regular file written, by path, for a package without `md5sums`
+    /// (empty for one that ships them).
     pub md5: BTreeMap<String, String>,
 }
 
@@ -30,7 +31,6 @@ pub fn data(
     deb: &Inspected,
     links: &mut HashSet<String>,
 ) -> Result<Written> {
-    let parsed = Deb::parse(&deb.label, &deb.bytes).map_err(deb_err)?;
     let mut w = Writer {
         fs,
         admin,
@@ -41,7 +41,17 @@ pub fn data(
             md5: BTreeMap::new(),
         },
     };
-    parsed.each_data_entry(|e: &DataEntry, r: &mut dyn Read| w.entry(e, r))?;
+    match &deb.kept {
+        Some(entries) => {
+            for (e, content) in entries {
+                w.entry(e, &mut content.as_slice())?;
+            }
+        }
+        None => {
+            let parsed = Deb::parse(&deb.label, &deb.bytes).map_err(deb_err)?;
+            parsed.each_data_entry(|e: &DataEntry, r: &mut dyn Read| w.entry(e, r))?;
+        }
+    }
     Ok(w.out)
 }
 
@@ -185,6 +195,9 @@ impl Writer<'_> {
     fn file(&mut self, path: &str, r: &mut dyn Read, len: u64, meta: &Meta) -> Result<()> {
         let target = self.final_name(path);
         self.replace_non_dir(&target)?;
+        if self.deb.member("md5sums").is_some() {
+            return Ok(self.fs.write_file_from(&target, r, len, meta)?);
+        }
         let mut hashing = HashingReader {
             inner: r,
             md5: Md5::new(),
