@@ -12,7 +12,7 @@
 pub mod admin;
 mod split;
 mod stanza;
-pub mod triggers;
+mod triggers;
 mod write;
 
 use pibake_apt::control;
@@ -24,7 +24,6 @@ use pibake_ext4::{Ext4, Meta};
 use crate::error::{Error, Result};
 use admin::{Admin, INFO, STATUS};
 pub use split::{Reason, Split, decide};
-pub use write::deb_err;
 
 /// One package of the closure, read and checked.
 pub struct Inspected {

@@ -57,7 +57,7 @@ pub fn data(
 
 /// A `.deb` that cannot be read, or that pibake will not write, is refused by name,
 /// with what to do for its kind of trouble.
-pub fn deb_err(e: pibake_deb::DebError) -> Error {
+fn deb_err(e: pibake_deb::DebError) -> Error {
     let hint = match e.kind() {
         pibake_deb::ErrorKind::Malformed => {
             "the file is damaged: remove it from pibake's cache (`CACHE/apt/sha256/`) and build again; if the repository serves it so, it cannot be installed from there"
