@@ -16,6 +16,7 @@ pub mod flash;
 pub mod fs;
 pub mod inspect;
 pub mod inventory;
+pub mod kinds;
 pub mod packages;
 pub mod plan;
 pub mod status;

@@ -12,8 +12,7 @@ use crate::inspect::Report;
 use crate::inventory::Inventory;
 use crate::packages::cache::Store;
 use crate::plan::firstboot::ENABLE_AFTER_INSTALL;
-use crate::plan::join::K3S_CONFIG;
-use crate::plan::{ConfigEdit, Join, Plan, role_wide};
+use crate::plan::{ConfigEdit, Plan, role_wide};
 use pibake_ext4::{Ext4, Kind, Meta, Time};
 use pibake_image::partition::{DiskId, Layout};
 use pibake_image::region::Region;
@@ -116,7 +115,7 @@ const ROOT_STEPS: &[Step] = &[
     known_hosts,
     locale,
     cloud_init,
-    k3s_config,
+    cluster_secrets,
     services,
 ];
 
@@ -162,16 +161,13 @@ fn plan_files(fs: &mut Ext4, c: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// k3s's config: the plan's, with the cluster token the build read from the state
-/// directory; 0600, as the token lets a machine into the cluster.
-fn k3s_config(fs: &mut Ext4, c: &Ctx) -> Result<()> {
-    let (Some(Join::K3s { config, .. }), Some(token)) = (&c.node.plan.join, c.node.k3s_token)
-    else {
-        return Ok(());
-    };
-    let text = format!("{config}token: \"{}\"\n", token.secret());
-    fs.mkdir_p(parent(K3S_CONFIG), &DIR)?;
-    Ok(fs.write_file(K3S_CONFIG, text.as_bytes(), &Meta::new(0o600, 0, 0))?)
+/// The files that hold the secrets of the clusters the node forms (k3s's config with
+/// its token, munge's key), written by each kind from its secret.
+fn cluster_secrets(fs: &mut Ext4, c: &Ctx) -> Result<()> {
+    for (kind, secret) in c.node.secrets {
+        kind.bake_secret(fs, c.node.plan, secret)?;
+    }
+    Ok(())
 }
 
 /// The whole cluster's host keys, so every node knows every other.

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use ssh_key::{Algorithm, EcdsaCurve, LineEnding, PrivateKey};
 
 use crate::error::{Error, IoContext, Result};
-use crate::inventory::orchestrator::K3sToken;
 use pibake_ext4::{Ext4, Meta};
 
 /// Key types made for every node: ed25519, and ecdsa for older clients.
@@ -77,7 +76,7 @@ fn keep_out_of_git(state: &Path) -> Result<()> {
 
 /// `<state>/_cluster` (0700), for the secrets the whole cluster shares; `_` keeps it
 /// apart from node names.
-fn cluster_dir(state: &Path) -> Result<PathBuf> {
+pub(crate) fn cluster_dir(state: &Path) -> Result<PathBuf> {
     let dir = state.join("_cluster");
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -91,25 +90,6 @@ fn cluster_dir(state: &Path) -> Result<PathBuf> {
 /// The admin's cluster key pair (`<state>/_cluster/id_ed25519`), for SSH between nodes.
 pub fn cluster_user_key(state: &Path) -> Result<(String, String)> {
     key_pair(&cluster_dir(state)?.join("id_ed25519"), "ed25519")
-}
-
-/// The k3s cluster token (`<state>/_cluster/k3s-token`, 0600), made once from 32 random
-/// bytes, so every rebuild of a node joins the same cluster.
-pub fn k3s_token(state: &Path) -> Result<K3sToken> {
-    let path = cluster_dir(state)?.join("k3s-token");
-    if !path.exists() {
-        let mut bytes = [0u8; 32];
-        ssh_key::rand_core::RngCore::fill_bytes(&mut ssh_key::rand_core::OsRng, &mut bytes);
-        write_secret(
-            &path,
-            format!("{}\n", pibake_image::digest::hex(bytes)).as_bytes(),
-        )?;
-    }
-    let text = std::fs::read_to_string(&path).at(&path)?;
-    K3sToken::parse(&text).map_err(|why| {
-        Error::invalid(format!("{}: {why}", path.display()))
-            .with_hint("delete it to have a new one made (every node must then be rebuilt)")
-    })
 }
 
 /// An OpenSSH key pair kept at `path` (0600) and `path.pub`, made when missing.
@@ -144,7 +124,7 @@ pub fn key_pair(path: &Path, kind: &str) -> Result<(String, String)> {
 }
 
 /// Writes a secret file 0600 from the start, through a temporary name.
-fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
     let tmp: PathBuf = path.with_extension("part");
     let mut f = std::fs::OpenOptions::new()
         .write(true)

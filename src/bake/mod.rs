@@ -26,7 +26,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::exports;
 use crate::inspect::{Report, inspect};
 use crate::inventory::Inventory;
-use crate::inventory::orchestrator::K3sToken;
+use crate::kinds::{Kind, Secret};
 use crate::packages::{self, cache::Store};
 use crate::plan::room::Room;
 use crate::plan::{Plan, plans};
@@ -217,10 +217,13 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     } else {
         None
     };
-    let k3s_token = match inv.k3s {
-        Some(_) => Some(hostkeys::k3s_token(&opts.state)?),
-        None => None,
-    };
+    // Each kind's secret, made once into the state directory.
+    let mut secrets = Vec::new();
+    for kind in inv.kinds.all() {
+        if let Some(s) = kind.secret(&opts.state)? {
+            secrets.push((kind, s));
+        }
+    }
     let bars = progress::Bars::new(opts.progress, all.len(), jobs);
     // Each worker takes the next node; results come back in plan order, whatever the
     // timing, and a node whose worker panicked is reported by name, never dropped.
@@ -234,7 +237,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             keys: &keys[&plan.node],
             known_hosts: &known_hosts,
             cluster_key: cluster_key.as_ref(),
-            k3s_token: k3s_token.as_ref(),
+            secrets: &secrets,
         };
         let layer = layers.get(plan.role.as_str());
         let r = build_node(
@@ -491,8 +494,8 @@ struct Node<'a> {
     keys: &'a [hostkeys::HostKey],
     known_hosts: &'a str,
     cluster_key: Option<&'a (String, String)>,
-    /// The k3s cluster token, when the cluster runs k3s.
-    k3s_token: Option<&'a K3sToken>,
+    /// The secrets of the kinds of cluster the nodes form (k3s's token, munge's key).
+    secrets: &'a [(&'a dyn Kind, Secret)],
 }
 
 /// Each role's packages written once over the base, as the layer its nodes are built

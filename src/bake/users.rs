@@ -260,3 +260,53 @@ pub fn apply(
     systemd::enable(fs, "getty@tty1.service")?;
     Ok(())
 }
+
+/// A system account and its group, as `adduser --system --group` makes them: the
+/// image's own if it has one of that name, else the lowest ID from 100 to 999 free as
+/// both a UID and a GID, with no login and no home. Returns its UID and GID.
+pub fn system_account(fs: &mut Ext4, name: &str) -> Result<(u32, u32)> {
+    let (passwd, pmeta) = read_keep(fs, "/etc/passwd")?.ok_or_else(|| {
+        Error::invalid("the image has no /etc/passwd; is it a Raspberry Pi OS root?")
+    })?;
+    let (group, gmeta) = read_keep(fs, "/etc/group")?.ok_or_else(|| {
+        Error::invalid("the image has no /etc/group; is it a Raspberry Pi OS root?")
+    })?;
+    let ids = |text: &str| -> Vec<(String, u32, u32)> {
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                let id = f.get(2)?.parse().ok()?;
+                let gid = f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
+                Some((f[0].to_string(), id, gid))
+            })
+            .collect()
+    };
+    let users = ids(&passwd);
+    if let Some((_, uid, gid)) = users.iter().find(|(n, _, _)| n == name) {
+        return Ok((*uid, *gid));
+    }
+    let groups = ids(&group);
+    let taken =
+        |id: u32| users.iter().any(|(_, u, _)| *u == id) || groups.iter().any(|(_, g, _)| *g == id);
+    let id = (100..1000).find(|&id| !taken(id)).ok_or_else(|| {
+        Error::unsupported(format!(
+            "the image has no free system ID (100-999) for the `{name}` account"
+        ))
+    })?;
+    write_keep(
+        fs,
+        "/etc/passwd",
+        &format!("{passwd}{name}:x:{id}:{id}::/nonexistent:/usr/sbin/nologin\n"),
+        pmeta,
+    )?;
+    write_keep(fs, "/etc/group", &format!("{group}{name}:x:{id}:\n"), gmeta)?;
+    for (path, line) in [
+        ("/etc/shadow", format!("{name}:!:::::::\n")),
+        ("/etc/gshadow", format!("{name}:!::\n")),
+    ] {
+        if let Some((text, meta)) = read_keep(fs, path)? {
+            write_keep(fs, path, &format!("{text}{line}"), meta)?;
+        }
+    }
+    Ok((id, id))
+}

@@ -8,13 +8,13 @@
 pub mod credentials;
 pub mod grammar;
 pub mod names;
-mod net;
-pub mod orchestrator;
+pub(crate) mod net;
 pub mod profile;
 pub mod schema;
 pub mod shipped;
 pub mod source;
 pub mod var_types;
+mod vars;
 pub mod wifi;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +29,10 @@ use net::Subnet;
 pub use profile::Profile;
 use schema::{ClusterFile, FileDef};
 pub use source::Source;
+
+use crate::kinds::labels::{LABELS_VAR, Labels};
+use crate::kinds::time::{self, TimeRole, TimeService};
+use crate::kinds::{Kinds, Part, Roster};
 
 /// A named subnet of the cluster.
 #[derive(Debug, Clone)]
@@ -63,6 +67,59 @@ pub struct Node {
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Key path of the `nodes:` entry it came from, for error positions.
     pub origin: String,
+    /// Its labels as a swarm or k3s member: its `labels` var (its own, else its role's,
+    /// else the cluster's), parsed once when the cluster loads.
+    pub labels: Labels,
+}
+
+/// Checks the kinds of cluster the nodes form and the time service against the roles
+/// that use them; each node gets its labels.
+fn load_kinds(
+    source: &Source,
+    file: &ClusterFile,
+    profiles: &BTreeMap<String, Profile>,
+    networks: &BTreeMap<String, Network>,
+    nodes: &mut [Node],
+) -> Result<(Kinds, Option<TimeService>)> {
+    for (role, p) in profiles {
+        if let [a, b, ..] = p.kinds()[..] {
+            return Err(source.error_at(
+                &format!("roles.{role}"),
+                &format!(
+                    "profile `{}` says both `{a}:` and `{b}:`; a node runs one of them",
+                    p.name
+                ),
+            ));
+        }
+    }
+    if let Some(v) = file.vars.get(LABELS_VAR) {
+        Labels::parse(v).map_err(|why| source.error_at(&format!("vars.{LABELS_VAR}"), &why))?;
+    }
+    let labels = vars::labels(source, file, profiles, nodes)?;
+    for (n, l) in nodes.iter_mut().zip(labels) {
+        n.labels = l;
+    }
+    let nodes: &[Node] = nodes;
+    let var = |n: &Node, name: &str| {
+        let n = nodes.iter().find(|m| m.name == n.name)?;
+        vars::var_at(source, file, profiles, n, name)
+    };
+    let model = |n: &Node| profiles[&n.role].def.model.as_deref();
+    let roster = Roster {
+        source,
+        cluster: &file.cluster,
+        nodes: nodes
+            .iter()
+            .map(|n| (n, profiles[&n.role].part()))
+            .collect(),
+        var: &var,
+        model: &model,
+    };
+    let kinds = Kinds::load(&roster, file)?;
+    let serves = |role: &str| profiles[role].def.time == Some(TimeRole::Server);
+    let subnet = |net: &str| networks.get(net).map(|n| n.subnet);
+    let time = time::load(&roster, &file.time, serves, subnet)?;
+    Ok((kinds, time))
 }
 
 /// A loaded, checked cluster.
@@ -84,10 +141,10 @@ pub struct Inventory {
     /// Things accepted but worth a look (an all-numeric hostname, a profile's per-model
     /// notes), each a sentence; `validate` and `plan` print them.
     pub warnings: Vec<String>,
-    /// The Docker swarm the nodes form, when a profile says `swarm:`.
-    pub swarm: Option<orchestrator::Swarm>,
-    /// The k3s cluster the nodes form, when a profile says `k3s:`.
-    pub k3s: Option<orchestrator::K3s>,
+    /// The clusters the nodes form by themselves (swarm, k3s, Slurm).
+    pub kinds: Kinds,
+    /// The cluster's one clock, when a profile says `time: server`.
+    pub time: Option<TimeService>,
 }
 
 impl Inventory {
@@ -153,11 +210,20 @@ impl Inventory {
         }
         let mut networks = networks;
         resolve_servers(&source, &file, &mut networks, &nodes)?;
-        var_types::check(&source, &file, &profiles, &nodes)?;
-        let (swarm, k3s) = orchestrator::load(&source, &file, &profiles, &nodes)?;
+        vars::check_types(&source, &file, &profiles, &nodes)?;
+        let mut nodes = nodes;
+        let (kinds, time) = load_kinds(&source, &file, &profiles, &networks, &mut nodes)?;
+        // The roles that serve the cluster's time get chrony with their packages.
+        for role in time.iter().flat_map(|t| &t.roles) {
+            if let Some(p) = profiles.get_mut(role)
+                && !p.def.packages.iter().any(|p| p == time::SERVER_PACKAGE)
+            {
+                p.def.packages.push(time::SERVER_PACKAGE.to_string());
+            }
+        }
         Ok(Inventory {
-            swarm,
-            k3s,
+            kinds,
+            time,
             dir,
             source,
             file,
@@ -248,21 +314,9 @@ impl Inventory {
         .with_hint("copy it beside cluster.yaml, or allow its directory with `source_dirs: [DIR]` in the cluster file"))
     }
 
-    /// The node's labels as a swarm or k3s member: its `labels` var (its own, else its
-    /// role's, else the cluster's; each checked when loaded).
-    pub fn labels(&self, node: &Node) -> orchestrator::Labels {
-        [
-            node.vars.get(orchestrator::LABELS_VAR),
-            self.profiles[&node.role]
-                .def
-                .vars
-                .get(orchestrator::LABELS_VAR),
-            self.file.vars.get(orchestrator::LABELS_VAR),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|v| orchestrator::Labels::parse(v).ok())
-        .unwrap_or_default()
+    /// The node's part in the cluster its role forms, if any.
+    pub fn part(&self, node: &Node) -> Option<Part> {
+        self.profiles[&node.role].part()
     }
 
     /// The domain of the first network that has one.
@@ -554,6 +608,7 @@ fn nodes(
                 files: def.files.clone(),
                 vars: def.vars.clone(),
                 origin: at.clone(),
+                labels: Labels::default(),
             });
         }
     }

@@ -10,12 +10,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, check_install, mpi_slots};
-use super::orchestrator::{K3sPart, LABELS_VAR, Labels, SwarmPart};
 use super::schema::{InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::{Pos, Source};
-use super::var_types::VarType;
 use crate::error::{Error, Result};
+use crate::kinds::Part;
+use crate::kinds::labels::{LABELS_VAR, Labels};
 
 /// A merged profile and where it came from.
 #[derive(Debug, Clone)]
@@ -83,6 +83,30 @@ impl Profile {
             def,
             warnings,
         })
+    }
+
+    /// The role's part in the one kind of cluster its profile names (checked when the
+    /// cluster loads: a profile names at most one).
+    pub fn part(&self) -> Option<Part> {
+        let d = &self.def;
+        (d.swarm.map(Part::Swarm).into_iter())
+            .chain(d.k3s.map(Part::K3s))
+            .chain(d.slurm.map(Part::Slurm))
+            .next()
+    }
+
+    /// The keys of the kinds the profile names (`swarm`, `k3s`, `slurm`): more than one
+    /// is refused.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let d = &self.def;
+        [
+            d.swarm.map(|_| "swarm"),
+            d.k3s.map(|_| "k3s"),
+            d.slurm.map(|_| "slurm"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// Networks this role has static addresses on, in interface order.
@@ -169,15 +193,6 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
     }
     if let Some(v) = p.vars.get(LABELS_VAR) {
         Labels::parse(v).map_err(|why| source.error_at(&format!("vars.{LABELS_VAR}"), &why))?;
-    }
-    for (var, ty) in &p.var_types {
-        VarType::parse(ty).map_err(|why| source.error_at(&format!("var_types.{var}"), &why))?;
-    }
-    if let Some(s) = &p.swarm {
-        SwarmPart::parse(s).map_err(|why| source.error_at("swarm", &why))?;
-    }
-    if let Some(s) = &p.k3s {
-        K3sPart::parse(s).map_err(|why| source.error_at("k3s", &why))?;
     }
     if let Some(s) = &p.network_stack
         && let Err(why) = NetworkStack::parse_choice(s)

@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use super::grammar::{IfaceName, LocalDeb, UnitName};
+use super::var_types::VarType;
 use super::wifi::{Country, Psk, Ssid};
+use crate::kinds::k3s::{K3sDef, K3sPart};
+use crate::kinds::slurm::{SlurmDef, SlurmPart};
+use crate::kinds::swarm::{SwarmDef, SwarmPart};
+use crate::kinds::time::{TimeDef, TimeRole};
 use crate::values::ByteSize;
 
 /// `cluster.yaml`.
@@ -47,29 +52,15 @@ pub struct ClusterFile {
     /// `k3s:`, the k3s release the nodes whose profile says `k3s:` run (k3s is not in
     /// Debian, so the user gives its files).
     pub k3s: Option<K3sDef>,
+    /// `slurm:`, the Slurm cluster of the nodes whose profile says `slurm:`.
+    pub slurm: Option<SlurmDef>,
+    /// `time:`, the cluster's one clock, served by the node whose profile says `time:
+    /// server`.
+    #[serde(default)]
+    pub time: TimeDef,
     /// `root_size:`, the root partition's size in every node's image (`4GiB`), unless a
     /// role's profile says otherwise; the base's root is grown to it at build time.
     pub root_size: Option<ByteSize>,
-}
-
-/// `swarm:` in cluster.yaml.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SwarmDef {
-    /// `stack:`, the name the manager deploys `/etc/pibake/swarm/stack.yml` as (letters,
-    /// digits, `_`, `-`; default: the cluster's name).
-    pub stack: Option<String>,
-}
-
-/// `k3s:` in cluster.yaml: the files of one k3s release, for the nodes' architecture.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct K3sDef {
-    /// `binary:`, the `k3s` executable (installed as /usr/local/bin/k3s).
-    pub binary: ArtifactDef,
-    /// `images:`, the release's airgap images archive (`k3s-airgap-images-arm64.tar.zst`),
-    /// put where k3s imports it from on start.
-    pub images: ArtifactDef,
 }
 
 /// A file from the build machine baked into images as it is, checked by its sha256.
@@ -312,14 +303,19 @@ pub struct ProfileFile {
     pub vars: BTreeMap<String, serde_json::Value>,
     /// `swarm: manager` or `swarm: worker`: the role's nodes are members of the cluster's
     /// Docker swarm (see cluster.yaml's `swarm:`).
-    pub swarm: Option<String>,
+    pub swarm: Option<SwarmPart>,
     /// `k3s: server` or `k3s: agent`: the role's nodes run k3s (see cluster.yaml's `k3s:`).
-    pub k3s: Option<String>,
+    pub k3s: Option<K3sPart>,
+    /// `slurm: controller` or `slurm: compute`: the role's nodes are members of the
+    /// cluster's Slurm (see cluster.yaml's `slurm:`).
+    pub slurm: Option<SlurmPart>,
+    /// `time: server`: the role's node serves the cluster's time.
+    pub time: Option<TimeRole>,
     /// `var_types:`, template variable -> the grammar its value must have (`word`,
     /// `line`, `interface`, `path`, `subnet`, `port`, `duration`), for the variables the
     /// role's overlays paste into configuration files.
     #[serde(default)]
-    pub var_types: BTreeMap<String, String>,
+    pub var_types: BTreeMap<String, VarType>,
 }
 
 /// One entry of a profile's `interfaces:` (`eth0: { network: lan }`, `wlan0: { dhcp:

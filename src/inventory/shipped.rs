@@ -43,6 +43,15 @@ pub const PROFILES: &[(&str, &str)] = &[
         include_str!("../../profiles/portable-worker.yaml"),
     ),
     (
+        "slurm-compute",
+        include_str!("../../profiles/slurm-compute.yaml"),
+    ),
+    (
+        "slurm-controller",
+        include_str!("../../profiles/slurm-controller.yaml"),
+    ),
+    ("slurm-node", include_str!("../../profiles/slurm-node.yaml")),
+    (
         "swarm-manager",
         include_str!("../../profiles/swarm-manager.yaml"),
     ),
@@ -131,6 +140,10 @@ pub const OVERLAYS: &[(&str, &str)] = &[
     (
         "overlays/portable-worker/etc/auto.pibake-cluster.hbs",
         include_str!("../../overlays/portable-worker/etc/auto.pibake-cluster.hbs"),
+    ),
+    (
+        "overlays/slurm-node/usr/local/share/slurm/merge-sort.sbatch",
+        include_str!("../../overlays/slurm-node/usr/local/share/slurm/merge-sort.sbatch"),
     ),
     (
         "overlays/swarm/etc/systemd/system/pibake-swarm.service",

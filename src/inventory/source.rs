@@ -73,12 +73,48 @@ impl Source {
             let msg = e.to_string();
             // serde_norway appends " at line L column C"; the position leads instead.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let pos = self.refused_value(&msg).or(pos);
             let err = self.error(pos.unwrap_or_default(), &msg);
             match unknown_field_hint(&msg) {
                 Some(h) => err.with_hint(h),
                 None => err,
             }
         })
+    }
+
+    /// Where the value a typed field refused starts. serde places such an error (a word
+    /// outside its set, a name outside its grammar) at the map that holds the field, and
+    /// names that map's path (`slurm.partitions.p: max_time `soon`: ...`); the value is
+    /// the first one quoted in backticks, found among that map's own entries.
+    fn refused_value(&self, msg: &str) -> Option<Pos> {
+        let (map, rest) = match msg.split_once(": ") {
+            Some((p, r)) if !p.contains([' ', '`']) => (p, r),
+            _ => ("", msg),
+        };
+        let value = rest.split('`').nth(1).filter(|v| !v.is_empty())?;
+        let lines: Vec<&str> = self.text.lines().collect();
+        let at = |pos: &Pos| -> Option<&str> {
+            lines
+                .get(pos.line.checked_sub(1)?)?
+                .get(pos.col.checked_sub(1)?..)
+        };
+        let mut found: Vec<(&String, &Pos)> = self
+            .positions
+            .iter()
+            .filter(|(k, _)| match k.strip_prefix(map) {
+                Some(child) if map.is_empty() => !child.contains('.'),
+                Some(child) => child.starts_with('.') && !child[1..].contains('.'),
+                None => false,
+            })
+            .filter(|(_, p)| {
+                at(p).is_some_and(|t| {
+                    let t = t.trim_start_matches(['"', '\'']);
+                    t.starts_with(value)
+                })
+            })
+            .collect();
+        found.sort_by_key(|(_, p)| (p.line, p.col));
+        found.first().map(|(_, p)| **p)
     }
 
     /// Where the value at `path` (keys and sequence indexes joined by `.`) starts; the

@@ -5,19 +5,13 @@
 //! otherwise; a typed one can no longer add a rule, a line or an export to the file it
 //! lands in.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
-use super::Node;
 use super::net::Subnet;
-use super::profile::Profile;
-use super::schema::ClusterFile;
-use super::source::Source;
-use crate::error::Result;
 
 /// The kinds of value a template variable may be declared as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum VarType {
     /// Letters, digits, `.`, `_`, `-` (1 to 64).
     Word,
@@ -51,6 +45,14 @@ const UNITS: &[&str] = &[
     "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week", "w",
 ];
 
+impl TryFrom<String> for VarType {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<VarType, String> {
+        VarType::parse(&s)
+    }
+}
+
 impl VarType {
     /// One of the names above.
     pub fn parse(s: &str) -> std::result::Result<VarType, String> {
@@ -64,7 +66,8 @@ impl VarType {
             })
     }
 
-    fn name(self) -> &'static str {
+    /// Its name in `var_types:`.
+    pub fn name(self) -> &'static str {
         NAMES
             .iter()
             .find(|(_, t)| *t == self)
@@ -149,43 +152,6 @@ fn duration(s: &str) -> bool {
         rest = rest.trim_start();
     }
     true
-}
-
-/// Checks every node's value of every variable its role's profile gives a type, at the
-/// place the value was set: the node's `vars:`, its profile's, or the cluster's.
-pub fn check(
-    source: &Source,
-    file: &ClusterFile,
-    profiles: &BTreeMap<String, Profile>,
-    nodes: &[Node],
-) -> Result<()> {
-    for n in nodes {
-        let p = &profiles[&n.role];
-        for (var, ty) in &p.def.var_types {
-            let ty = VarType::parse(ty).map_err(crate::error::Error::unplaced)?;
-            let key = format!("vars.{var}");
-            let node_key = format!("{}.{key}", n.origin);
-            let (value, holder, at) = if let Some(v) = n.vars.get(var) {
-                (v, source, node_key.as_str())
-            } else if let Some(v) = p.def.vars.get(var) {
-                let holder = p.sources.iter().find(|s| s.has(&key));
-                (v, holder.unwrap_or(p.source()), key.as_str())
-            } else if let Some(v) = file.vars.get(var) {
-                (v, source, key.as_str())
-            } else {
-                continue;
-            };
-            ty.check(value).map_err(|why| {
-                let what = format!(
-                    "{why} (profile `{}` declares `{var}` a {})",
-                    p.name,
-                    ty.name()
-                );
-                holder.error_at(at, &what)
-            })?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

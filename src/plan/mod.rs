@@ -7,7 +7,6 @@
 //! base is there), else the profile's choice.
 
 pub mod firstboot;
-pub mod join;
 pub mod network;
 pub mod overlay;
 pub mod render;
@@ -15,13 +14,16 @@ pub mod room;
 pub mod template;
 mod text;
 
+pub use crate::kinds::Join;
 pub use firstboot::PACKAGES_DIR;
-pub use join::{Join, PlannedArtifact};
 pub use render::role_wide;
 pub use text::human;
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
+use pibake_image::digest::Sha256;
 use serde::Serialize;
 
 use crate::inventory::credentials::{PasswordHash, SshKey};
@@ -30,6 +32,22 @@ use crate::inventory::{NetworkStack, Timezone};
 
 use crate::error::Result;
 use crate::inventory::{Inventory, Node};
+
+/// A user's file copied into the image as it is, its sha256 checked when it is read
+/// at build time (`k3s.binary`, `k3s.images`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedArtifact {
+    /// Absolute path in the image.
+    pub path: String,
+    /// Permission bits.
+    pub mode: u16,
+    /// The file on the build machine.
+    pub source: PathBuf,
+    /// The cluster.yaml key that names it, for messages (`k3s.binary`).
+    pub key: String,
+    /// What its bytes must hash to.
+    pub sha256: Sha256,
+}
 
 /// Where a planned file's content came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -264,8 +282,11 @@ pub struct Plan {
     /// The user's files copied in as they are (k3s's binary and images): the same for
     /// every node of the role, so written once, into the role's layer.
     pub artifacts: Vec<PlannedArtifact>,
-    /// How the node joins the swarm or k3s cluster of its role, if it is in one.
+    /// How the node joins the cluster its role forms (swarm, k3s, Slurm), if any.
     pub join: Option<Join>,
+    /// How the node keeps the cluster's time, when the cluster has a time server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     /// Things worth a look that do not stop the build (an assumed network stack);
     /// `pibake plan` prints them.
     pub warnings: Vec<String>,

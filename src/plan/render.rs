@@ -125,6 +125,7 @@ pub fn plan(
         packages: Vec::new(),
         artifacts: Vec::new(),
         join: None,
+        time: None,
         warnings,
     };
 
@@ -159,7 +160,13 @@ pub fn plan(
         plan.add_file(&format!("/etc/systemd/system/{unit}"), 0o644, text.clone());
     }
     firstboot(inv, def, &mut plan)?;
-    super::join::plan(inv, node, &mut plan)?;
+    for kind in inv.kinds.all() {
+        kind.plan(inv, node, &mut plan)?;
+    }
+    if let Some(t) = &inv.time {
+        t.plan(node, &mut plan);
+        plan.time = Some(t.summary(node));
+    }
 
     let ctx = templates.context(inv, node);
     for name in &def.overlays {

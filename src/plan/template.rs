@@ -4,8 +4,8 @@
 //! Context for every template: `node` (name, role, index, spare, fqdn, addresses),
 //! `role`, `cluster` (name, domain, networks, admin), `nodes` (all of them), `roles`
 //! (role name -> its nodes), `vars` (cluster, profile and node `vars:`, in that order),
-//! `swarm` (manager, manager_address, stack) and `k3s` (server, url) when the cluster
-//! forms one.
+//! `swarm` (manager, manager_address, stack), `k3s` (server, url) and `slurm`
+//! (cluster_name, controller, controller_address, partitions) when the cluster forms one.
 //! Helpers: `join LIST SEP`, `addresses ROLE NETWORK` (that role's addresses, in order).
 
 use std::collections::BTreeMap;
@@ -125,7 +125,7 @@ impl Templates {
                 other => other.to_string(),
             };
             Error::invalid(format!("{at}: template: {what}"))
-                .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile, swarm, k3s and vars (set your own under `vars:`)")
+                .with_hint("templates see node, role, cluster, nodes, roles, mpi_hostfile, swarm, k3s, slurm and vars (set your own under `vars:`)")
         })?;
         String::from_utf8(out.out)
             .map_err(|_| Error::invalid(format!("{origin}: template: rendered text is not UTF-8")))
@@ -187,21 +187,19 @@ fn cluster_context(inv: &Inventory) -> Value {
             }))
         })
         .collect();
-    json!({
+    let mut context = json!({
         "cluster": { "name": inv.file.cluster, "domain": inv.domain(), "networks": networks, "admin": { "name": inv.file.admin.name } },
         "nodes": nodes,
         "roles": roles,
         // The MPI hostfile pibake also writes beside the images (`{{mpi_hostfile}}`).
         "mpi_hostfile": crate::exports::mpi_hostfile(inv),
-        // The swarm's and k3s's parsed settings, when the cluster forms one (strict mode
-        // makes `{{swarm.stack}}` an error in a cluster without a swarm).
-        "swarm": inv.swarm.as_ref().map(|s| json!({
-            "manager": s.leader, "manager_address": s.leader_address.to_string(), "stack": s.stack.to_string(),
-        })),
-        "k3s": inv.k3s.as_ref().map(|k| json!({
-            "server": k.server, "url": format!("https://{}:6443", k.server_address),
-        })),
-    })
+    });
+    // Each cluster kind's parsed settings under its key (`{{swarm.stack}}`), null when
+    // the cluster forms none (strict mode makes using it an error there).
+    if let Value::Object(map) = &mut context {
+        map.extend(inv.kinds.context());
+    }
+    context
 }
 
 /// `{{join list ", "}}`

@@ -62,11 +62,10 @@ pub fn human(p: &Plan) -> String {
         );
     }
     if let Some(j) = &p.join {
-        let system = match j {
-            super::Join::Swarm { .. } => "swarm",
-            super::Join::K3s { .. } => "k3s",
-        };
-        let _ = writeln!(s, "  {system:<7} {}", j.summary());
+        let _ = writeln!(s, "  {:<7} {}", j.system(), j.summary());
+    }
+    if let Some(t) = &p.time {
+        let _ = writeln!(s, "  time    {t}");
     }
     for d in &p.dirs {
         let _ = writeln!(s, "  dir     {:04o} {}:{} {}", d.mode, d.uid, d.gid, d.path);

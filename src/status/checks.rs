@@ -224,7 +224,7 @@ pub fn clock(node: Option<i64>, operator: Option<f64>) -> Option<ClockCheck> {
 /// A leader's view of its cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterCheck {
-    /// `swarm` or `k3s`.
+    /// `swarm`, `k3s` or `slurm`.
     pub system: String,
     /// Members it lists, with their status (`Ready`, `Down`, `NotReady`).
     pub members: Vec<(String, String)>,

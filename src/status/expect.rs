@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::inventory::Inventory;
-use crate::inventory::orchestrator::{K3sPart, SwarmPart};
+use crate::kinds::k3s::{K3sJoin, K3sPart};
+use crate::kinds::slurm::{SlurmJoin, SlurmPart};
+use crate::kinds::swarm::{SwarmJoin, SwarmPart};
 use crate::plan::{Join, Plan};
 
 /// The first-boot unit: it runs once, so "inactive" is its normal state afterwards; its
@@ -126,14 +128,18 @@ fn packages(entry: &serde_json::Value) -> Vec<(String, String)> {
 /// The cluster a swarm manager or k3s server leads, and its members (spares aside).
 fn leads(inv: &Inventory, p: &Plan) -> Option<Leads> {
     let system = match p.join.as_ref()? {
-        Join::Swarm {
+        Join::Swarm(SwarmJoin {
             part: SwarmPart::Manager,
             ..
-        } => "swarm",
-        Join::K3s {
+        }) => "swarm",
+        Join::K3s(K3sJoin {
             part: K3sPart::Server,
             ..
-        } => "k3s",
+        }) => "k3s",
+        Join::Slurm(SlurmJoin {
+            part: SlurmPart::Controller,
+            ..
+        }) => "slurm",
         _ => return None,
     };
     let members = inv
@@ -141,11 +147,8 @@ fn leads(inv: &Inventory, p: &Plan) -> Option<Leads> {
         .iter()
         .filter(|n| !n.spare)
         .filter(|n| {
-            let profile = &inv.profiles[&n.role];
-            match system {
-                "swarm" => crate::inventory::orchestrator::swarm_part(profile).is_some(),
-                _ => crate::inventory::orchestrator::k3s_part(profile).is_some(),
-            }
+            inv.part(n)
+                .is_some_and(|p| p.key() == system && p.listed_by_leader())
         })
         .map(|n| n.name.clone())
         .collect();

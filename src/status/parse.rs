@@ -98,7 +98,7 @@ pub struct RootFacts {
 /// A cluster tool's answer on the node that leads the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterFacts {
-    /// `swarm` or `k3s`.
+    /// `swarm`, `k3s` or `slurm`.
     pub system: String,
     /// The tool exited 0.
     pub command_ok: bool,

@@ -59,6 +59,12 @@ elif systemctl is-enabled --quiet k3s.service 2>/dev/null; then
   echo cluster=k3s
   if v=$(asroot k3s kubectl get nodes --no-headers); then echo cluster_ok=yes; else echo cluster_ok=no; fi
   echo "cluster_view=$(printf '%s\n' "$v" | b64)"
+elif systemctl is-enabled --quiet slurmctld.service 2>/dev/null; then
+  # A compute that takes jobs (idle, allocated, mixed, completing) is Ready.
+  echo cluster=slurm
+  if v=$(sinfo -h -N -o '%N %T' 2>&1); then echo cluster_ok=yes; else echo cluster_ok=no; fi
+  v=$(printf '%s\n' "$v" | awk 'NF == 2 { print $1, ($2 ~ /^(idle|allocated|mixed|completing)$/ ? "Ready" : $2) } NF != 2' | sort -u)
+  echo "cluster_view=$(printf '%s\n' "$v" | b64)"
 fi
 echo "now=$(date +%s)"
 echo end=1

@@ -15,7 +15,10 @@
 #   - the stack's two-replica service runs one task on each node, and answers on its
 #     published port on both nodes;
 #   - the join token is in no log: not in either node's journal, not in the build's
-#     outputs.
+#     outputs;
+#   - the worker's clock, started a year behind (QEMU's -rtc base=, as a Pi without a
+#     battery clock), came within a second of the manager's, the cluster's time server,
+#     before it joined (the swarm's TLS refuses certificates "not yet valid").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init
@@ -52,9 +55,11 @@ grown=$("$pibake" plan "$cluster" | grep -c "^role \(manager\|worker\): root par
 [ "$grown" = 2 ] || fail "pibake plan grows $grown of the two roles' roots"
 "$pibake" build "$cluster" --out "$out" --quiet >/dev/null
 
+skewed_clocks worker1
 vm_start manager "$out/manager.img" 10.20.0.10
 vm_start worker1 "$out/worker1.img" 10.20.0.11
 for n in manager worker1; do vm_wait "$n" 900; done
+clock_agrees worker1 manager
 for n in manager worker1; do packages_locked "$n" docker.io; done
 say "manager, worker1: docker.io at the locked version, installed offline"
 for n in manager worker1; do root_on_card "$n"; done

@@ -21,7 +21,7 @@
 export PATH="$PATH:/usr/sbin:/sbin"
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-declare -A qemu_pid=() node_addr=() booted_at=()
+declare -A qemu_pid=() node_addr=() booted_at=() vm_rtc=()
 vm_count=0
 node=
 ns=
@@ -132,7 +132,11 @@ vm_start() {
   # with two each the guests' kernels spin on locks held by vCPUs the host has put aside
   # (measured: the web cluster `running` after 514-548 s instead of 745-762 s).
   # E2E_SMP=N gives each guest N.
-  ip netns exec "$ns" qemu-system-aarch64 -M virt -cpu cortex-a53 -smp "${E2E_SMP:-1}" -m 768 \
+  # vm_rtc[NODE]=DATE (`2025-12-02T10:00:00`, UTC) starts the guest's clock there, as a
+  # Pi without a battery clock starts wherever its clock was last saved.
+  local rtc=()
+  [ -z "${vm_rtc[$n]:-}" ] || rtc=(-rtc "base=${vm_rtc[$n]}")
+  ip netns exec "$ns" qemu-system-aarch64 -M virt -cpu cortex-a53 -smp "${E2E_SMP:-1}" -m 768 "${rtc[@]}" \
     -kernel "$work/$n.kernel8.img" -initrd "$work/$n.initramfs8" -append "$append" \
     -drive "file=$work/$n.qcow2,if=none,id=d0,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=d0 \
     "${nics[@]}" -display none -monitor none -serial "file:$work/$n.console" &
@@ -176,6 +180,34 @@ packages_locked() {
   on "$n" sudo -n apt-get check -qq >/dev/null || fail "apt-get check finds broken dependencies"
   got=$(on "$n" "sudo -n dpkg -V 2>&1 | grep -v '^..5...... c /' || true")
   [ -z "$got" ] || fail "dpkg -V reports files other than changed configuration files: $got"
+}
+
+# skewed_clocks NODE...: the first node's clock starts a year behind, the second's a day
+# ahead, and so on alternately (vm_rtc), as Pis without a battery clock do.
+skewed_clocks() {
+  local i=0 n
+  for n in "$@"; do
+    if [ $((i % 2)) -eq 0 ]; then
+      vm_rtc[$n]=$(date -u -d '-1 year' +%Y-%m-%dT%H:%M:%S)
+    else
+      vm_rtc[$n]=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%S)
+    fi
+    i=$((i + 1))
+  done
+}
+
+# clock_agrees NODE SERVER: the node's clock reads within a second of the time server's,
+# read just before and just after it.
+clock_agrees() {
+  local n=$1 server=$2 before after got
+  node=$n
+  before=$(on "$server" date +%s.%N) || fail "could not read $server's clock"
+  got=$(on "$n" date +%s.%N) || fail "could not read the clock"
+  after=$(on "$server" date +%s.%N) || fail "could not read $server's clock"
+  python3 -c 'import sys; b, g, a = map(float, sys.argv[1:]); sys.exit(0 if b - 1 <= g <= a + 1 else 1)' \
+    "$before" "$got" "$after" ||
+    fail "the clock is off: $(date -u -d "@$got") while $server's read $(date -u -d "@$before")"
+  say "$n: clock within a second of $server's"
 }
 
 # in_ns CMD...: runs CMD on the harness's side of the cluster network.

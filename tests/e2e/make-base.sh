@@ -64,8 +64,8 @@ disk_id=$(printf '%08x' $((0x$(echo "$key" | cut -c1-8) | 0x10000000)))
 # netbase (/etc/services, /etc/protocols) is in every Debian and Raspberry Pi OS image, and
 # packages assume it without depending on it: without it RPC (autofs probing NFS) fails.
 # fdisk (sfdisk) and e2fsprogs (resize2fs) are what the first-boot growth uses; Raspberry
-# Pi OS has both.
-packages=systemd-sysv,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata,netbase,fdisk,e2fsprogs
+# Pi OS has both, and systemd-timesyncd keeps its clock.
+packages=systemd-sysv,systemd-timesyncd,udev,dbus,openssh-server,network-manager,iproute2,kmod,sudo,initramfs-tools,linux-image-arm64,procps,iputils-ping,libpam-systemd,tzdata,netbase,fdisk,e2fsprogs
 
 log "mmdebstrap bookworm arm64 (about 5 minutes under emulation)"
 mmdebstrap --mode=root --variant=apt --architectures=arm64 --include="$packages" \

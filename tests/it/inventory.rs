@@ -809,7 +809,7 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
         (
             good(NODES, NETS, &a).replace("roles:", "swarm: { stack: My App }\nroles:"),
             worker("extends: base\ninterfaces: { eth0: { network: lan } }\nswarm: manager\n"),
-            "cluster.yaml:8:17: stack name `My App`",
+            "cluster.yaml:8:17: swarm: stack name `My App`",
         ),
         (
             good(NODES, NETS, &a),
@@ -858,7 +858,7 @@ fn values_outside_their_grammar_are_refused_where_they_were_written() {
         (
             good(NODES, NETS, &a),
             worker("extends: worker\nvar_types: { share: folder }\n"),
-            "profiles/worker.yaml:2:21: unknown var type `folder`; one of: word, line",
+            "profiles/worker.yaml:2:21: var_types: unknown var type `folder`; one of: word, line",
         ),
         (
             good(NODES, NETS, &a).replace("roles:", "vars: { share: \"/srv *(rw)\" }\nroles:"),

@@ -18,6 +18,7 @@ mod httpd;
 mod inputs;
 mod inspect;
 mod inventory;
+mod kinds;
 mod packages;
 mod partitions;
 mod status;

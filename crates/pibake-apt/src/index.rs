@@ -96,6 +96,8 @@ pub struct Package {
     pub conflicts: Vec<Relation>,
     /// `Breaks:`
     pub breaks: Vec<Relation>,
+    /// `Replaces:` (with `Conflicts`/`Breaks`, what lets apt remove an installed package).
+    pub replaces: Vec<Relation>,
     /// Download data; `Some` for every `Packages` record, `None` from status.
     pub download: Option<Download>,
     /// `Installed-Size:` in KiB.
@@ -168,6 +170,7 @@ fn package_from(p: &Paragraph, need_download: bool) -> Result<Package, IndexErro
     let recommends = rel("Recommends")?;
     let conflicts = rel("Conflicts")?;
     let breaks = rel("Breaks")?;
+    let replaces = rel("Replaces")?;
     let download = if need_download {
         let filename = PoolPath::new(req("Filename")?).map_err(|m| ctx("Filename", m))?;
         let size = num("Size")?.ok_or_else(|| ctx("Size", "missing".into()))?;
@@ -193,6 +196,7 @@ fn package_from(p: &Paragraph, need_download: bool) -> Result<Package, IndexErro
         provides,
         conflicts,
         breaks,
+        replaces,
         download,
         installed_size: num("Installed-Size")?,
         name,

@@ -49,8 +49,26 @@
 //!   packages do not declare dependencies on them).
 //! - **Conflicts / Breaks** are checked between every chosen package and
 //!   every other chosen or still-installed package (by name and by
-//!   provides); a hit is an error naming both packages, since removing
-//!   packages is outside pibake's model.
+//!   provides), declared by either side. A hit between two chosen packages
+//!   is an error naming both ([`ResolveError::Conflict`]). A hit between a
+//!   chosen package P and an installed package Q is resolved as apt resolves
+//!   it, by removing Q, when all of these hold:
+//!   - P `Replaces` Q: by Q's name with a version Q's satisfies (dpkg's own
+//!     test), or by a virtual name Q provides (unversioned, or versioned
+//!     through a versioned `Provides`), which is Policy's `Conflicts` +
+//!     `Replaces` + `Provides` idiom (`chrony` and `systemd-timesyncd` over
+//!     `time-daemon`);
+//!   - Q is neither `Essential: yes` nor `Priority: required`;
+//!   - no installed package that stays and no chosen package has a
+//!     `Pre-Depends`/`Depends` relation that Q meets and nothing else does
+//!     (another alternative, another installed or chosen package, or P's
+//!     own `Provides`, all count).
+//!
+//!   Q is then listed in [`Resolution::removes`] with the first such P, and
+//!   every other hit on Q (from other chosen packages too) goes with it. A
+//!   hit on an installed package that no chosen package replaces is a
+//!   [`ResolveError::Conflict`] as before; a removal refused by the other
+//!   two conditions is a [`ResolveError::Unremovable`] that says why.
 //!
 //! # Order
 //! Requests are chosen first (so a pin wins over a dependency), then
@@ -65,9 +83,13 @@
 //! # Limits
 //! No backtracking: an alternative chosen early is kept even if a later
 //! relation would have needed a different one, and a conflict is reported
-//! instead of searching for another solution. apt's own resolver does a
-//! little more (it may remove packages or try other alternatives to fix a
-//! broken state).
+//! instead of searching for another solution. The only removals are those
+//! above: an installed package a chosen one conflicts with or breaks,
+//! replaces, and that nothing left needs. apt's own resolver does more (it
+//! may remove conflicting packages without `Replaces`, remove the packages
+//! that depend on a removed one, or try other alternatives to fix a broken
+//! state); pibake refuses those instead of removing more than a role's
+//! packages replace.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -132,6 +154,21 @@ pub struct Resolution {
     pub already_installed: Vec<String>,
     /// Recommends that could not be satisfied and were skipped (`pkg: relation`).
     pub skipped_recommends: Vec<String>,
+    /// Installed packages apt removes to install [`Resolution::packages`], in the
+    /// order their conflicts were found.
+    pub removes: Vec<Removal>,
+}
+
+/// An installed package that a chosen one conflicts with (or breaks) and replaces,
+/// which apt removes when it installs the chosen one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The installed package.
+    pub name: PackageName,
+    /// Its installed version.
+    pub version: Version,
+    /// The chosen package it makes way for.
+    pub by: PackageName,
 }
 
 /// Why no closure could be computed.
@@ -165,6 +202,16 @@ pub enum ResolveError {
         other: String,
         /// Whether `other` is installed (rather than chosen).
         other_installed: bool,
+    },
+    /// A conflict with an installed package that a chosen package replaces, which
+    /// apt would resolve by removing the installed one, but that cannot go.
+    Unremovable {
+        /// The conflict, as [`ResolveError::Conflict`].
+        conflict: Box<ResolveError>,
+        /// Name of the installed package.
+        removed: String,
+        /// Why it cannot be removed.
+        why: String,
     },
     /// A chosen package has no download information (not from a Packages index).
     NoDownload(String),
@@ -207,12 +254,78 @@ impl fmt::Display for ResolveError {
                 },
                 if *other_installed { " (installed)" } else { "" }
             ),
+            ResolveError::Unremovable {
+                conflict,
+                removed,
+                why,
+            } => write!(f, "{conflict}; `{removed}` cannot be removed for it: {why}"),
             ResolveError::NoDownload(p) => write!(f, "{p}: no Filename/Size/SHA256 in its index"),
         }
     }
 }
 
 type PkgRef = (usize, usize);
+
+/// A `Conflicts`/`Breaks` hit between a chosen package and an installed one, which
+/// removing the installed one may resolve.
+struct Hit<'a> {
+    chosen: &'a Package,
+    installed: &'a Package,
+    /// What is reported when the removal does not resolve it.
+    conflict: ResolveError,
+}
+
+impl Hit<'_> {
+    /// The error for a removal of `q` this hit would need that cannot be.
+    fn unremovable(&self, q: &Package, why: String) -> ResolveError {
+        ResolveError::Unremovable {
+            conflict: Box::new(self.conflict.clone()),
+            removed: q.name.to_string(),
+            why,
+        }
+    }
+}
+
+/// An installed package the result removes.
+struct Removing<'a> {
+    installed: &'a Package,
+    by: &'a Package,
+    /// The [`Hit`] that removes it.
+    hit: usize,
+}
+
+/// Whether `p` is one of the installed packages being removed.
+fn gone(removing: &[Removing<'_>], p: &Package) -> bool {
+    removing.iter().any(|r| std::ptr::eq(r.installed, p))
+}
+
+/// Whether `atom` of a `Conflicts`, `Breaks` or `Replaces` names `q`: by name with
+/// a matching version, or by a name `q` provides (a versioned atom only through a
+/// versioned `Provides`, as for dependencies). Architecture does not narrow these
+/// relations (dpkg matches them across architectures).
+fn matches(atom: &Atom, q: &Package) -> bool {
+    (q.name == atom.name && atom.version_matches(&q.version))
+        || q.provides.iter().any(|pr| {
+            pr.name == atom.name
+                && match (&atom.version, &pr.version) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(_), Some(v)) => atom.version_matches(v),
+                }
+        })
+}
+
+/// Whether `p` declares `Replaces` on `q`. By name with a version `q`'s satisfies is
+/// dpkg's own test (`does_replace`); by a virtual name `q` provides is Policy's
+/// `Conflicts` + `Replaces` + `Provides` idiom for packages of which only one may be
+/// installed (`time-daemon`, `mail-transport-agent`), which apt carries out by
+/// removing the installed provider.
+fn replaces(p: &Package, q: &Package) -> bool {
+    p.replaces
+        .iter()
+        .flat_map(|r| &r.alternatives)
+        .any(|a| matches(a, q))
+}
 
 struct Chosen<'a> {
     pkg: &'a Package,
@@ -648,7 +761,19 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn check_conflicts(&self) -> Result<(), ResolveError> {
+    /// Checks every `Conflicts`/`Breaks` of the result (see the module doc) and
+    /// returns the installed packages apt removes to resolve them.
+    fn check_conflicts(&self) -> Result<Vec<Removing<'a>>, ResolveError> {
+        let hits = self.conflict_hits()?;
+        let removing = self.removals(&hits)?;
+        self.check_dependents(&hits, &removing)?;
+        Ok(removing)
+    }
+
+    /// Every `Conflicts`/`Breaks` hit between a chosen package and an installed one,
+    /// declared by either; a hit between two chosen packages is an error at once,
+    /// since nothing but another solution (no backtracking here) resolves it.
+    fn conflict_hits(&self) -> Result<Vec<Hit<'a>>, ResolveError> {
         let mut by_name: HashMap<&str, Vec<(&'a Package, bool)>> = HashMap::new();
         let mut by_prov: HashMap<&str, Vec<(&'a Package, bool)>> = HashMap::new();
         let mut all: Vec<(&'a Package, bool)> =
@@ -665,17 +790,7 @@ impl<'a> Resolver<'a> {
             }
         }
         let label = |p: &Package| format!("{} {}", p.name, p.version);
-        let hits = |atom: &Atom, q: &Package| {
-            (q.name == atom.name && atom.version_matches(&q.version))
-                || q.provides.iter().any(|pr| {
-                    pr.name == atom.name
-                        && match (&atom.version, &pr.version) {
-                            (None, _) => true,
-                            (Some(_), None) => false,
-                            (Some(_), Some(v)) => atom.version_matches(v),
-                        }
-                })
-        };
+        let mut hits = Vec::new();
         for &(p, p_inst) in &all {
             for (kind, rels) in [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)] {
                 for rel in rels {
@@ -687,22 +802,133 @@ impl<'a> Resolver<'a> {
                             .flatten()
                             .chain(by_prov.get(n).into_iter().flatten());
                         for &(q, q_inst) in cands {
-                            if q.name == p.name || (p_inst && q_inst) || !hits(atom, q) {
+                            if q.name == p.name || (p_inst && q_inst) || !matches(atom, q) {
                                 continue;
                             }
-                            return Err(ResolveError::Conflict {
+                            let conflict = ResolveError::Conflict {
                                 package: label(p),
                                 kind,
                                 relation: rel.to_string(),
                                 other: label(q),
                                 other_installed: q_inst,
+                            };
+                            let (chosen, installed) = match (p_inst, q_inst) {
+                                (false, false) => return Err(conflict),
+                                (false, true) => (p, q),
+                                _ => (q, p),
+                            };
+                            hits.push(Hit {
+                                chosen,
+                                installed,
+                                conflict,
                             });
                         }
                     }
                 }
             }
         }
+        Ok(hits)
+    }
+
+    /// The installed packages the hits remove, each with the first chosen package
+    /// (in hit order) that replaces it. An installed package no chosen package
+    /// replaces is the hit's conflict as before; an `Essential` or `required` one
+    /// cannot go, since dpkg and apt refuse to remove the former and the base
+    /// counts on the latter.
+    fn removals(&self, hits: &[Hit<'a>]) -> Result<Vec<Removing<'a>>, ResolveError> {
+        let mut out: Vec<Removing<'a>> = Vec::new();
+        for h in hits {
+            let q = h.installed;
+            if gone(&out, q) {
+                continue;
+            }
+            let Some(hit) = hits
+                .iter()
+                .position(|o| std::ptr::eq(o.installed, q) && replaces(o.chosen, q))
+            else {
+                return Err(h.conflict.clone());
+            };
+            let why = if q.essential {
+                Some("it is Essential")
+            } else if q.priority.as_deref() == Some("required") {
+                Some("its Priority is required")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(hits[hit].unremovable(q, why.to_string()));
+            }
+            out.push(Removing {
+                installed: q,
+                by: hits[hit].chosen,
+                hit,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Refuses a removal that would leave a `Pre-Depends`/`Depends` of a package
+    /// that stays (installed and neither upgraded nor removed, or chosen) met by
+    /// nothing: apt would remove that package too, which pibake does not do
+    /// behind a role's back.
+    fn check_dependents(
+        &self,
+        hits: &[Hit<'a>],
+        removing: &[Removing<'a>],
+    ) -> Result<(), ResolveError> {
+        if removing.is_empty() {
+            return Ok(());
+        }
+        let staying = self
+            .input
+            .installed
+            .iter()
+            .filter(|p| !self.replaced(p) && !gone(removing, p))
+            .map(|p| (p, true));
+        let chosen = self.chosen.iter().map(|c| (c.pkg, false));
+        for (d, d_inst) in staying.chain(chosen) {
+            let arch = self.eff(d);
+            for (kind, rels) in [("Pre-Depends", &d.pre_depends), ("Depends", &d.depends)] {
+                for rel in rels {
+                    let Some(r) = removing.iter().find(|r| {
+                        rel.alternatives
+                            .iter()
+                            .any(|a| self.satisfies(a, r.installed, arch))
+                    }) else {
+                        continue;
+                    };
+                    if self.met_by_staying(rel, arch, removing) {
+                        continue;
+                    }
+                    let why = format!(
+                        "`{} {}`{} depends on it ({kind}: {rel}) and nothing else satisfies that",
+                        d.name,
+                        d.version,
+                        if d_inst { " (installed)" } else { "" }
+                    );
+                    return Err(hits[r.hit].unremovable(r.installed, why));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Whether an installed package that stays, or a chosen one, meets `rel` of a
+    /// package of architecture `arch`.
+    fn met_by_staying(&self, rel: &Relation, arch: &str, removing: &[Removing<'a>]) -> bool {
+        rel.alternatives.iter().any(|a| {
+            let n = a.name.as_str();
+            let installed = self.installed.get(n).into_iter().flatten();
+            let inst_prov = self.installed_providers.get(n).into_iter().flatten();
+            let direct = self.chosen_by_name.get(n).into_iter().flatten();
+            let prov = self.chosen_providers.get(n).into_iter().flatten();
+            installed
+                .chain(inst_prov)
+                .any(|p| !self.replaced(p) && !gone(removing, p) && self.satisfies(a, p, arch))
+                || direct
+                    .chain(prov)
+                    .any(|&i| self.satisfies(a, self.chosen[i].pkg, arch))
+        })
     }
 
     fn order(&self) -> Vec<usize> {
@@ -762,7 +988,15 @@ pub fn resolve(
         }
         i += 1;
     }
-    r.check_conflicts()?;
+    let removing = r.check_conflicts()?;
+    let removes = removing
+        .iter()
+        .map(|m| Removal {
+            name: m.installed.name.clone(),
+            version: m.installed.version.clone(),
+            by: m.by.name.clone(),
+        })
+        .collect();
     let mut packages = Vec::with_capacity(r.chosen.len());
     for idx in r.order() {
         let c = &r.chosen[idx];
@@ -788,5 +1022,6 @@ pub fn resolve(
         packages,
         already_installed: already,
         skipped_recommends: r.skipped,
+        removes,
     })
 }

@@ -7,8 +7,14 @@
 //! without Python). Nor can a package the base already has in some state (that is an
 //! upgrade, with old files to remove), one whose files overwrite another package's
 //! (dpkg decides that by `Replaces`), or one with conffile flags pibake does not
-//! reproduce. Whatever depends on a first-boot package goes with it, so that the
-//! packages unpacked offline configure among themselves on first boot.
+//! reproduce. Nor can one that conflicts with or breaks a package the base has
+//! installed (or that such a package conflicts with or breaks): apt removes that
+//! package before it installs this one (the resolver accepts that only when the
+//! package replaces it, as `chrony` does `systemd-timesyncd`), and a root with both
+//! unpacked is one dpkg never makes. The split finds these by itself, from the base's
+//! status and the packages' own control fields, since it also runs from the lock
+//! without resolving. Whatever depends on a first-boot package goes with it, so that
+//! the packages unpacked offline configure among themselves on first boot.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,6 +49,14 @@ pub enum Reason {
     },
     /// Its `conffiles` has flags (`remove-on-upgrade`) that only dpkg applies.
     ConffileFlags,
+    /// It conflicts with (or breaks) a package the base has installed, or that
+    /// package with it, so apt removes that package first.
+    Removes {
+        /// The base's package.
+        package: String,
+        /// The fields that make apt remove it (`Conflicts/Replaces`, `Breaks`).
+        relations: String,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -58,6 +72,9 @@ impl std::fmt::Display for Reason {
                 write!(f, "{path} is {owner}'s too: dpkg decides by Replaces")
             }
             Reason::ConffileFlags => f.write_str("its conffiles carry flags only dpkg applies"),
+            Reason::Removes { package, relations } => {
+                write!(f, "apt removes {package} for it ({relations})")
+            }
         }
     }
 }
@@ -75,7 +92,7 @@ pub struct Split {
 pub fn decide(debs: &[Inspected], admin: &Admin) -> Split {
     let mut reasons: BTreeMap<usize, Reason> = BTreeMap::new();
     for (i, d) in debs.iter().enumerate() {
-        if let Some(r) = own_reason(d, admin) {
+        if let Some(r) = own_reason(d, debs, admin) {
             reasons.insert(i, r);
         }
     }
@@ -90,10 +107,13 @@ pub fn decide(debs: &[Inspected], admin: &Admin) -> Split {
     }
 }
 
-/// The reasons a package has by itself.
-fn own_reason(d: &Inspected, admin: &Admin) -> Option<Reason> {
+/// The reasons a package has by itself (with the set it comes in).
+fn own_reason(d: &Inspected, debs: &[Inspected], admin: &Admin) -> Option<Reason> {
     if admin.known.contains(d.package.name.as_str()) {
         return Some(Reason::InBase);
+    }
+    if let Some(r) = removes(&d.package, debs, admin) {
+        return Some(r);
     }
     if d.conffile_flags {
         return Some(Reason::ConffileFlags);
@@ -106,6 +126,42 @@ fn own_reason(d: &Inspected, admin: &Admin) -> Option<Reason> {
         .map(|r| Reason::PreDepends {
             relation: r.to_string(),
         })
+}
+
+/// The base package apt removes before it installs `p`: one installed and not
+/// upgraded by the set (an upgraded one's new version is the resolver's to check)
+/// that `p` conflicts with or breaks, or that conflicts with or breaks `p`.
+fn removes(p: &Package, debs: &[Inspected], admin: &Admin) -> Option<Reason> {
+    admin
+        .configured
+        .iter()
+        .filter(|q| q.name != p.name && !debs.iter().any(|d| d.package.name == q.name))
+        .find_map(|q| {
+            let kind = conflict_kind(p, q).or_else(|| conflict_kind(q, p))?;
+            let replaces = p
+                .replaces
+                .iter()
+                .any(|r| r.alternatives.iter().any(|a| satisfies(a, q)));
+            Some(Reason::Removes {
+                package: q.name.to_string(),
+                relations: if replaces {
+                    format!("{kind}/Replaces")
+                } else {
+                    kind.to_string()
+                },
+            })
+        })
+}
+
+/// Which of `p`'s `Conflicts` and `Breaks` names `q`, if one does.
+fn conflict_kind(p: &Package, q: &Package) -> Option<&'static str> {
+    [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)]
+        .into_iter()
+        .find(|(_, rels)| {
+            rels.iter()
+                .any(|r| r.alternatives.iter().any(|a| satisfies(a, q)))
+        })
+        .map(|(kind, _)| kind)
 }
 
 /// Packages whose non-directory entries land on a path a base package owns, or on one
@@ -432,6 +488,62 @@ mod tests {
         assert!(split.offline.is_empty());
     }
 
+    /// The base has `systemd-timesyncd`, one `time-daemon` of many; `chrony` conflicts
+    /// with it and replaces it, so apt removes it on first boot and chrony must stay a
+    /// `.deb` (unpacking it offline would leave both daemons in the root).
+    #[test]
+    fn a_package_that_makes_apt_remove_a_base_package_stays_a_deb() {
+        let status = format!(
+            "{STATUS}Package: systemd-timesyncd\nStatus: install ok installed\nArchitecture: arm64\n\
+             Version: 252.30-1\nProvides: time-daemon\nConflicts: time-daemon\n\
+             Replaces: time-daemon, ntp\n\n"
+        );
+        let mut debs = vec![
+            deb(
+                "chrony",
+                "Provides: time-daemon\nConflicts: ntp, time-daemon\nReplaces: time-daemon\n",
+                &["/usr/sbin/chronyd"],
+            ),
+            deb("chrony-user", "Depends: chrony\n", &[]),
+            // Met by the base's time-daemon now and by chrony's once it replaces it.
+            deb("wants-time", "Depends: time-daemon\n", &[]),
+            // Only the base's package declares the conflict, and this one replaces nothing.
+            deb("other-daemon", "Provides: time-daemon\n", &[]),
+            // It breaks the base's `dpkg`, which the set upgrades past the broken
+            // versions: an upgrade, not a removal.
+            deb("breaks-old-dpkg", "Breaks: dpkg (<< 1.22)\n", &[]),
+            deb("dpkg", "", &[]),
+        ];
+        debs[5].package.version = pibake_apt::Version::parse("1.22.6").unwrap();
+        let split = decide(&debs, &admin(&status, &[], &[]));
+        let removes = |relations: &str| Reason::Removes {
+            package: "systemd-timesyncd".into(),
+            relations: relations.into(),
+        };
+        assert_eq!(
+            split.first_boot,
+            [
+                (0, removes("Conflicts/Replaces")),
+                (
+                    1,
+                    Reason::DependsOn {
+                        package: "chrony".into()
+                    }
+                ),
+                (3, removes("Conflicts")),
+                (5, Reason::InBase),
+            ]
+        );
+        assert_eq!(
+            names(&debs, &split.offline),
+            ["wants-time", "breaks-old-dpkg"]
+        );
+        assert_eq!(
+            split.first_boot[0].1.to_string(),
+            "apt removes systemd-timesyncd for it (Conflicts/Replaces)"
+        );
+    }
+
     #[test]
     fn a_dependency_cycle_is_ordered_by_the_closure() {
         let debs = vec![
@@ -484,6 +596,10 @@ mod tests {
                 owner: "y".into(),
             },
             Reason::ConffileFlags,
+            Reason::Removes {
+                package: "systemd-timesyncd".into(),
+                relations: "Conflicts/Replaces".into(),
+            },
         ]
         .iter()
         .map(ToString::to_string)
@@ -496,7 +612,20 @@ mod tests {
                 "depends on python3",
                 "/usr/bin/x is y's too: dpkg decides by Replaces",
                 "its conffiles carry flags only dpkg applies",
+                "apt removes systemd-timesyncd for it (Conflicts/Replaces)",
             ]
+        );
+        assert_eq!(
+            serde_json::to_value(Reason::Removes {
+                package: "systemd-timesyncd".into(),
+                relations: "Conflicts/Replaces".into(),
+            })
+            .unwrap(),
+            serde_json::json!({
+                "reason": "removes",
+                "package": "systemd-timesyncd",
+                "relations": "Conflicts/Replaces",
+            })
         );
         assert_eq!(
             serde_json::to_value(Reason::DependsOn {

@@ -4,7 +4,7 @@ use pibake_apt::{AptConfig, parse_packages, parse_status};
 #[test]
 fn packages_fields() {
     let t = "Package: libfoo1\nSource: foo\nVersion: 1:2.3-4+b1\nInstalled-Size: 120\nMaintainer: X <x@example.org>\nArchitecture: arm64\nMulti-Arch: same\n\
-Provides: libfoo-abi (= 2), foo-virtual\nDepends: libc6 (>= 2.34), libbar1 | libbaz1\nPre-Depends: dpkg (>= 1.19)\nRecommends: foo-data\nBreaks: old (<< 1)\nConflicts: other\n\
+Provides: libfoo-abi (= 2), foo-virtual\nDepends: libc6 (>= 2.34), libbar1 | libbaz1\nPre-Depends: dpkg (>= 1.19)\nRecommends: foo-data\nBreaks: old (<< 1)\nConflicts: other\nReplaces: other (<< 2)\n\
 Description: foo\n long text\nPriority: optional\nEssential: yes\nFilename: pool/main/f/foo/libfoo1_2.3-4+b1_arm64.deb\nSize: 4242\n\
 SHA256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
     let p = &parse_packages(t).unwrap()[0];
@@ -20,6 +20,7 @@ SHA256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
     assert_eq!(p.provides[1].version, None);
     assert_eq!(p.breaks[0].to_string(), "old (<< 1)");
     assert_eq!(p.conflicts[0].to_string(), "other");
+    assert_eq!(p.replaces[0].to_string(), "other (<< 2)");
     assert_eq!(p.recommends[0].to_string(), "foo-data");
     let d = p.download.as_ref().unwrap();
     assert_eq!(

@@ -1,5 +1,5 @@
-use pibake_apt::resolve::{Repository, Resolution, ResolveError, ResolveInput, resolve};
-use pibake_apt::{PackageRequest, parse_packages, parse_status};
+use pibake_apt::resolve::{Removal, Repository, Resolution, ResolveError, ResolveInput, resolve};
+use pibake_apt::{PackageRequest, Version, parse_packages, parse_status};
 
 use crate::para;
 
@@ -392,4 +392,140 @@ fn cycles_are_broken_deterministically() {
     let fx = Fx::new(&[&idx]);
     assert_eq!(fx.names(&["aa"]), ["dd=1", "cc=1", "bb=1", "aa=1"]);
     assert_eq!(fx.names(&["cc"]), ["bb=1", "aa=1", "dd=1", "cc=1"]);
+}
+
+/// The base's `systemd-timesyncd` (one `time-daemon` of many: it conflicts with,
+/// replaces and provides it), with `extra` fields, and `others` installed besides.
+fn timesyncd_base(extra: &str, others: &[String]) -> String {
+    let timesyncd = status_para(
+        "systemd-timesyncd",
+        "252.30-1",
+        &format!(
+            "Provides: time-daemon\nConflicts: time-daemon\nReplaces: time-daemon, ntp\n{extra}"
+        ),
+    );
+    [timesyncd].iter().chain(others).cloned().collect()
+}
+
+/// `chrony` as bookworm ships it, with `replaces` as its `Replaces` field (none when
+/// empty), and its dependencies.
+fn chrony_archive(replaces: &str, depends: &str) -> String {
+    let mut fields = String::from("Provides: time-daemon\nConflicts: ntp, time-daemon\n");
+    if !replaces.is_empty() {
+        fields.push_str(&format!("Replaces: {replaces}\n"));
+    }
+    if !depends.is_empty() {
+        fields.push_str(&format!("Depends: {depends}\n"));
+    }
+    [
+        para("chrony", "4.3-2", &fields),
+        para("timesync-tool", "1", "Depends: systemd-timesyncd"),
+    ]
+    .concat()
+}
+
+#[test]
+fn chrony_conflicting_with_and_replacing_installed_timesyncd_removes_it() {
+    let others = [
+        // Still met after the removal: by another alternative, and by chrony's Provides.
+        status_para("systemd", "252.30-1", "Depends: systemd-timesyncd | cron"),
+        status_para("cron", "3.0", ""),
+        status_para("wants-time", "1", "Depends: time-daemon"),
+    ];
+    let fx = Fx::new(&[&chrony_archive("time-daemon", "")]).status(&timesyncd_base("", &others));
+    let r = fx.run(&["chrony"]).unwrap();
+    assert_eq!(fx.names(&["chrony"]), ["chrony=4.3-2"]);
+    assert_eq!(
+        r.removes,
+        [Removal {
+            name: "systemd-timesyncd".parse().unwrap(),
+            version: Version::parse("252.30-1").unwrap(),
+            by: "chrony".parse().unwrap(),
+        }]
+    );
+    // Replaces by name, with a version the installed one satisfies, is dpkg's own test.
+    let fx = Fx::new(&[&chrony_archive("systemd-timesyncd (<< 253)", "")])
+        .status(&timesyncd_base("", &[]));
+    assert_eq!(fx.run(&["chrony"]).unwrap().removes.len(), 1);
+    // Nothing to remove, nothing listed.
+    let fx = Fx::new(&[&chrony_archive("time-daemon", "")]);
+    assert!(fx.run(&["chrony"]).unwrap().removes.is_empty());
+}
+
+#[test]
+fn an_essential_or_required_installed_package_is_not_removed() {
+    let archive = chrony_archive("time-daemon", "");
+    let fx = Fx::new(&[&archive]).status(&timesyncd_base("Essential: yes", &[]));
+    let e = fx.run(&["chrony"]).unwrap_err();
+    assert!(matches!(e, ResolveError::Unremovable { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "`chrony 4.3-2` conflicts with `systemd-timesyncd 252.30-1` (installed) (Conflicts: time-daemon); \
+         `systemd-timesyncd` cannot be removed for it: it is Essential"
+    );
+    let fx = Fx::new(&[&archive]).status(&timesyncd_base("Priority: required", &[]));
+    let e = fx.run(&["chrony"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("cannot be removed for it: its Priority is required"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_package_that_only_the_removed_one_satisfies_blocks_its_removal() {
+    let archive = chrony_archive("time-daemon", "");
+    // An installed package that stays and depends on it by name, with no alternative.
+    let others = [status_para(
+        "timesync-helper",
+        "2",
+        "Pre-Depends: systemd-timesyncd (>= 250)",
+    )];
+    let fx = Fx::new(&[&archive]).status(&timesyncd_base("", &others));
+    let e = fx.run(&["chrony"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`chrony 4.3-2` conflicts with `systemd-timesyncd 252.30-1` (installed) (Conflicts: time-daemon); \
+         `systemd-timesyncd` cannot be removed for it: `timesync-helper 2` (installed) depends on it \
+         (Pre-Depends: systemd-timesyncd (>= 250)) and nothing else satisfies that"
+    );
+    // A chosen package that needs it: requested alongside, met by the installed one.
+    let fx = Fx::new(&[&archive]).status(&timesyncd_base("", &[]));
+    let e = fx.run(&["chrony", "timesync-tool"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("`timesync-tool 1` depends on it (Depends: systemd-timesyncd) and nothing else satisfies that"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_conflict_with_an_installed_package_it_does_not_replace_stays_an_error() {
+    let conflict = "`chrony 4.3-2` conflicts with `systemd-timesyncd 252.30-1` (installed) (Conflicts: time-daemon)";
+    // No Replaces at all.
+    let fx = Fx::new(&[&chrony_archive("", "")]).status(&timesyncd_base("", &[]));
+    let e = fx.run(&["chrony"]).unwrap_err();
+    assert!(matches!(e, ResolveError::Conflict { .. }), "{e:?}");
+    assert_eq!(e.to_string(), conflict);
+    // Replaces by name at versions the installed one is not.
+    let fx = Fx::new(&[&chrony_archive("systemd-timesyncd (<< 250)", "")])
+        .status(&timesyncd_base("", &[]));
+    assert_eq!(fx.run(&["chrony"]).unwrap_err().to_string(), conflict);
+    // A versioned Replaces on the virtual name, which timesyncd provides unversioned.
+    let fx = Fx::new(&[&chrony_archive("time-daemon (<< 2)", "")]).status(&timesyncd_base("", &[]));
+    assert_eq!(fx.run(&["chrony"]).unwrap_err().to_string(), conflict);
+}
+
+#[test]
+fn breaks_and_replaces_removes_the_installed_package_too() {
+    let idx = para(
+        "newtool",
+        "2",
+        "Breaks: oldtool (<< 2)\nReplaces: oldtool (<< 2)",
+    );
+    let fx = Fx::new(&[&idx]).status(&status_para("oldtool", "1", ""));
+    let r = fx.run(&["newtool"]).unwrap();
+    assert_eq!(r.removes.len(), 1);
+    assert_eq!(r.removes[0].name.as_str(), "oldtool");
+    assert_eq!(r.removes[0].by.as_str(), "newtool");
 }
