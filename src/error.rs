@@ -81,7 +81,9 @@ pub enum Error {
         source: pibake_ext4::Error,
     },
     /// The user asked the command to stop (Ctrl-C, SIGTERM).
-    #[error("interrupted; no node's files were left under a final name")]
+    #[error(
+        "interrupted: no half-written file was left under a final name (a node image already finished stays, complete); run the same command again to finish"
+    )]
     Interrupted,
     /// A node's worker thread panicked: a bug in pibake, never bad input.
     #[error("internal error while building {node} (please report it): {message}")]
@@ -123,6 +125,25 @@ impl Error {
     pub fn place(self, at: impl FnOnce(&str) -> Error) -> Error {
         match self {
             Error::Unplaced { what, hint } => {
+                let e = at(&what);
+                match hint {
+                    Some(h) => e.with_hint(h),
+                    None => e,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Places a refusal made without knowing where its value was written (a writer's
+    /// own check, or the image's) at that value: an `Invalid`, `Unplaced` or
+    /// `Unsupported` error's message goes through `at`, keeping its hint; any other
+    /// error passes through unchanged.
+    pub fn relocate(self, at: impl FnOnce(&str) -> Error) -> Error {
+        match self {
+            Error::Invalid { what, hint }
+            | Error::Unplaced { what, hint }
+            | Error::Unsupported { what, hint } => {
                 let e = at(&what);
                 match hint {
                     Some(h) => e.with_hint(h),

@@ -1,10 +1,11 @@
 //! What users run next, written beside the images by every build: an Ansible inventory
-//! (`inventory.yml` and `group_vars/`) and an MPI hostfile.
+//! (`inventory.yml` and `group_vars/`), an MPI hostfile and an ssh_config.
 //!
-//! Both are serialized from the inventory's typed values (validated hostnames, parsed
+//! All are serialized from the inventory's typed values (validated hostnames, parsed
 //! addresses and MACs, YAML values of `vars:`), never pasted together from its text.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -139,4 +140,69 @@ pub fn mpi_hostfile(inv: &Inventory) -> String {
         }
     }
     s
+}
+
+/// ssh_config for every node with an address: its name, address, the admin's login, the
+/// build's `known_hosts` with strict checking, and the admin's private key when one is
+/// known (`admin: identity_file:`, else the `~/.ssh` key whose public half is in
+/// `ssh_keys`), so `ssh -F ssh_config NODE` works from any directory.
+pub fn ssh_config(inv: &Inventory, out: &Path, known_hosts: &Path) -> Result<String> {
+    let identity = match &inv.file.admin.identity_file {
+        Some(p) => Some(inv.dir.join(p.as_path())),
+        None => own_identity(inv),
+    };
+    let mut cfg = format!("# ssh -F {} NODE\n", ssh_quoted(&out.join("ssh_config"))?);
+    for n in &inv.nodes {
+        if let Some(a) = n.addresses.values().next() {
+            cfg.push_str(&format!(
+                "Host {}\n    HostName {a}\n    User {}\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+                n.name,
+                inv.file.admin.name,
+                ssh_quoted(known_hosts)?
+            ));
+            if let Some(key) = &identity {
+                cfg.push_str(&format!("    IdentityFile {}\n", ssh_quoted(key)?));
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// A path as one ssh_config argument: in double quotes (spaces stay inside it), `%`
+/// doubled (ssh expands `%` tokens in these paths). A path with a `"` or a control
+/// character has no spelling there and is refused.
+fn ssh_quoted(path: &Path) -> Result<String> {
+    let text = path
+        .to_str()
+        .filter(|t| !t.contains('"') && !t.chars().any(char::is_control));
+    match text {
+        Some(t) => Ok(format!("\"{}\"", t.replace('%', "%%"))),
+        None => Err(Error::invalid(format!(
+            "{}: ssh_config cannot name this path (it is not UTF-8, or holds a `\"` or a control character)",
+            path.display()
+        ))
+        .with_hint("build into a directory whose path has none (--out DIR)")),
+    }
+}
+
+/// The private key under `~/.ssh` whose `.pub` holds one of the admin's keys.
+fn own_identity(inv: &Inventory) -> Option<PathBuf> {
+    let body = |line: &str| line.split_whitespace().nth(1).map(str::to_string);
+    let wanted: Vec<String> = inv
+        .credentials
+        .ssh_keys
+        .iter()
+        .filter_map(|k| body(k.as_str()))
+        .collect();
+    let mut pubs: Vec<PathBuf> = std::fs::read_dir(dirs::home_dir()?.join(".ssh"))
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+        .collect();
+    pubs.sort();
+    pubs.into_iter().find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        let private = p.with_extension("");
+        (wanted.contains(&body(text.lines().next()?)?) && private.is_file()).then_some(private)
+    })
 }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod bake;
+pub mod basefetch;
 pub mod bootcfg;
 pub mod demo;
 pub mod error;

@@ -356,7 +356,7 @@ fn managed_block(fs: &mut Ext4, path: &str, content: &str) -> Result<()> {
 
 /// Refuses a timezone the image's tzdata does not have: `/etc/localtime` would point
 /// at nothing.
-fn check_zone(fs: &Ext4, tz: &str) -> Result<()> {
+pub(crate) fn check_zone(fs: &Ext4, tz: &str) -> Result<()> {
     const ZONEINFO: &str = "/usr/share/zoneinfo";
     if fs.try_stat(&format!("{ZONEINFO}/{tz}"))?.is_some() {
         return Ok(());
@@ -462,7 +462,8 @@ impl BootFiles {
     /// config.txt and cmdline.txt with the plan's edits, overlays checked.
     pub fn edited(&self, plan: &Plan) -> Result<(String, String)> {
         let mut config = ConfigTxt::parse(&self.config);
-        let edit = |e: Error| Error::invalid(format!("node {}: config.txt: {e}", plan.node));
+        // The config.txt writer's messages name config.txt themselves.
+        let edit = |e: Error| Error::invalid(format!("node {}: {e}", plan.node));
         for e in &plan.config_txt {
             let section = |s: &str| Section::new(s).map_err(edit);
             match e {

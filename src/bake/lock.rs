@@ -19,8 +19,9 @@ pub struct DirLock {
     _file: File,
 }
 
-/// Locks `dir` (created if missing) for this build; `what` names it in the refusal.
-pub fn lock(dir: &Path, what: &str) -> Result<DirLock> {
+/// Locks `dir` (created if missing) for this build; `what` names it in the refusal and
+/// `hint` says what to do about another build holding it.
+pub fn lock(dir: &Path, what: &str, hint: &str) -> Result<DirLock> {
     std::fs::create_dir_all(dir).at(dir)?;
     let path = dir.join(".pibake.lock");
     let mut file = OpenOptions::new()
@@ -43,7 +44,7 @@ pub fn lock(dir: &Path, what: &str) -> Result<DirLock> {
                 "{}: the {what} is in use by {holder}",
                 dir.display()
             ))
-            .with_hint("wait for that build to finish, or build into another `--out`"));
+            .with_hint(hint));
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
     }

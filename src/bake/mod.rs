@@ -9,8 +9,10 @@
 
 mod apply;
 pub mod hostkeys;
+mod imager;
 mod lock;
 mod outputs;
+pub mod preflight;
 mod progress;
 pub mod software;
 pub mod systemd;
@@ -61,7 +63,8 @@ pub struct Options {
     pub bmap: bool,
     /// What to write per node: raw `.img`, `.img.zst`, `.img.xz`, in any combination.
     pub formats: Vec<OutputFormat>,
-    /// Also record each file's plain sha256 in the manifest (reads every file in full).
+    /// Also record each file's plain sha256 in the manifest, and the raw image's in
+    /// `pibake.rpi-imager-manifest` (reads every file in full).
     pub sha256: bool,
     /// Progress bars on stderr (drawn only when it is a terminal).
     pub progress: bool,
@@ -116,6 +119,9 @@ pub struct Built {
     pub sha256_4m: Sha256,
     /// Bytes of the image the plan wrote (whole 4 KiB pages).
     pub bytes_changed: u64,
+    /// The plain digests Raspberry Pi Imager's manifest records (with `--sha256`).
+    #[serde(skip)]
+    imager: Option<imager::Digests>,
 }
 
 /// A value as its `Display` text, the way manifests and `--json` show disk identifiers.
@@ -135,22 +141,9 @@ fn interrupted() -> bool {
     base::interrupted()
 }
 
-/// Builds the named nodes (all when empty) into `opts.out`.
-pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Built>> {
-    let base_path = match &inv.file.base {
-        Some(b) => inv.dir.join(b),
-        None => {
-            return Err(inv
-                .source
-                .error_at("cluster", "no `base:` image to build from"));
-        }
-    };
-    if !base_path.exists() {
-        return Err(inv.source.error_at(
-            "base",
-            &format!("the base image {} does not exist", base_path.display()),
-        ));
-    }
+/// The base image as a local file, once the credentials are known not to be everyone's:
+/// a path, or a URL or catalog entry downloaded (or found) in the cache first.
+fn base_to_build_from(inv: &Inventory, opts: &Options, cache_dir: &Path) -> Result<PathBuf> {
     if let Some(why) = inv.credentials.known()
         && !opts.allow_example_credentials
     {
@@ -159,6 +152,32 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
             .error_at("admin", &format!("refusing to build with known credentials: {why}"))
             .with_hint("put your own public key in `ssh_keys` (and a hash of your own password, or `locked: true`); `--allow-example-credentials` builds anyway, for throw-away test clusters"));
     }
+    let fetch = crate::basefetch::Fetch {
+        cache_dir,
+        offline: opts.packages.offline,
+        progress: opts.cache.progress,
+    };
+    let Some(base_path) = crate::basefetch::local_base(inv, &fetch)? else {
+        return Err(inv
+            .source
+            .error_at("cluster", "no `base:` image to build from"));
+    };
+    if !base_path.exists() {
+        return Err(inv
+            .source
+            .error_at(
+                "base",
+                &format!("the base image {} does not exist", base_path.display()),
+            )
+            .with_hint("download a Raspberry Pi OS image there, or let pibake fetch one: `base: { catalog: NAME }` with a name `pibake images` lists, or `base: { url: URL, sha256: DIGEST }`; `pibake demo` makes a small test base"));
+    }
+    Ok(base_path)
+}
+
+/// Builds the named nodes (all when empty) into `opts.out`.
+pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Built>> {
+    let cache_dir = opts.cache.dir()?;
+    let base_path = base_to_build_from(inv, opts, &cache_dir)?;
     // Hashing and decoding a base take minutes: Ctrl-C stops them with an error, which
     // is the interruption, whatever the read it broke says.
     let stopped = |e: pibake_image::Error| match interrupted() {
@@ -171,7 +190,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let report = inspect(&base.raw)?;
     check_release(&report, &base_path)?;
     let mut all = plans(inv, nodes, report.network.active)?;
-    let cache_dir = opts.cache.dir()?;
+    preflight::check(inv, &all, &base.raw)?;
     let resolved = packages::resolve(inv, &base.raw, &cache_dir, &opts.packages, true)?;
     if resolved.base_changed {
         eprintln!("pibake: {}", packages::BASE_CHANGED);
@@ -182,8 +201,16 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     let store = Store::new(&cache_dir);
     // Held until the build returns: no other build writes these directories meanwhile.
     let _locks = (
-        lock::lock(&opts.state, "state directory")?,
-        lock::lock(&opts.out, "output directory")?,
+        lock::lock(
+            &opts.state,
+            "state directory",
+            "wait for that build to finish: builds of one cluster share its state directory (the nodes' host keys and secrets), so they run one at a time",
+        )?,
+        lock::lock(
+            &opts.out,
+            "output directory",
+            "wait for that build to finish, or build into another `--out`",
+        )?,
     );
     let bases = Bases::prepare(&base.raw, &base_sha, room, &cache_dir, opts, cores)?;
     for p in &all {
@@ -279,6 +306,7 @@ pub fn build(inv: &Inventory, nodes: &[String], opts: &Options) -> Result<Vec<Bu
     }
     write_client_files(inv, &known_hosts, opts)?;
     write_manifest(inv, &all, &built, (&base_path, &base_sha), &keys, opts)?;
+    imager::write(inv, &all, &built, report.os.arch.as_deref(), opts)?;
     Ok(built)
 }
 
@@ -368,18 +396,10 @@ fn write_client_files(inv: &Inventory, known_hosts: &str, opts: &Options) -> Res
     let out = opts.out.canonicalize().at(&opts.out)?;
     let kh = out.join("known_hosts");
     write_output(&kh, known_hosts)?;
-    let mut cfg = format!("# ssh -F {} NODE\n", out.join("ssh_config").display());
-    for n in &inv.nodes {
-        if let Some(a) = n.addresses.values().next() {
-            cfg.push_str(&format!(
-                "Host {}\n    HostName {a}\n    User {}\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
-                n.name,
-                inv.file.admin.name,
-                kh.display()
-            ));
-        }
-    }
-    write_output(&out.join("ssh_config"), &cfg)?;
+    write_output(
+        &out.join("ssh_config"),
+        &exports::ssh_config(inv, &out, &kh)?,
+    )?;
     write_output(
         &out.join("inventory.yml"),
         &exports::ansible_inventory(inv)?,
@@ -551,6 +571,11 @@ fn build_node(
     };
     stage("writing files");
     let w = under.out.write(&node.plan.node, &image)?;
+    // A full read of the image per node: only when asked for (`--sha256`).
+    let imager = match opts.sha256 {
+        true => Some(imager::Digests::of(&image, &w)?),
+        false => None,
+    };
     Ok(Built {
         node: node.plan.node.clone(),
         image: w.files[0].clone(),
@@ -560,5 +585,6 @@ fn build_node(
         size: w.size,
         sha256_4m: w.digest,
         bytes_changed: w.bytes_written,
+        imager,
     })
 }

@@ -87,6 +87,26 @@ fn refuse_taken_name(fs: &Ext4, passwd: &str, old: &str, new: &str) -> Result<()
     }
 }
 
+/// The image's `/etc/passwd`, its metadata and its first user (UID 1000), which becomes
+/// the admin `new`: refused when there is none, or when another account or group of
+/// the image is already named `new`. Reads only, so `validate` asks it too.
+pub fn first_user(fs: &Ext4, new: &str) -> Result<(String, Meta, String)> {
+    let (passwd, meta) = read_keep(fs, "/etc/passwd")?.ok_or_else(|| {
+        Error::invalid("the image has no /etc/passwd; is it a Raspberry Pi OS root?")
+    })?;
+    let old = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2) == Some(&"1000")).then(|| f[0].to_string())
+    });
+    let Some(old) = old else {
+        return Err(Error::unsupported(format!(
+            "the image has no first user (UID {UID}) to turn into `{new}`; pibake renames the image's own user rather than adding one"
+        )));
+    };
+    refuse_taken_name(fs, &passwd, &old, new)?;
+    Ok((passwd, meta, old))
+}
+
 /// Applies the admin account; `days` is the build date in days since 1970 (shadow's
 /// last-change field).
 /// `cluster_key`: the admin's cluster key pair (private, public) when nodes trust each other.
@@ -96,20 +116,8 @@ pub fn apply(
     days: i64,
     cluster_key: Option<&(String, String)>,
 ) -> Result<()> {
-    let (passwd, pmeta) = read_keep(fs, "/etc/passwd")?.ok_or_else(|| {
-        Error::invalid("the image has no /etc/passwd; is it a Raspberry Pi OS root?")
-    })?;
-    let old = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.get(2) == Some(&"1000")).then(|| f[0].to_string())
-    });
     let new = user.name.as_str();
-    let Some(old) = old else {
-        return Err(Error::unsupported(format!(
-            "the image has no first user (UID {UID}) to turn into `{new}`; pibake renames the image's own user rather than adding one"
-        )));
-    };
-    refuse_taken_name(fs, &passwd, &old, new)?;
+    let (passwd, pmeta, old) = first_user(fs, new)?;
     let home = format!("/home/{new}");
     write_keep(
         fs,

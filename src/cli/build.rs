@@ -1,4 +1,4 @@
-//! `pibake build CLUSTER --out DIR`: one ready-to-flash image per node.
+//! `pibake build CLUSTER [--out DIR]`: one ready-to-flash image per node.
 
 use std::path::PathBuf;
 
@@ -14,9 +14,10 @@ pub struct Args {
     /// Only these nodes: names, ranges like `node[001-010]`, or `role:NAME` (repeatable)
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
-    /// Directory for the images, known_hosts and ssh_config
+    /// Directory for the images, known_hosts and ssh_config [default: CLUSTER_DIR/images,
+    /// where `flash CLUSTER` and `status` look]
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Nodes built at once [default: one per core]
     #[arg(long, short, default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
@@ -44,7 +45,7 @@ pub struct Args {
 pub fn run(args: &Args, global: &Global) -> Result<()> {
     let inv = args.packages.load(&args.cluster)?;
     let opts = Options {
-        out: args.out.clone(),
+        out: args.out.clone().unwrap_or_else(|| inv.dir.join("images")),
         state: args
             .state
             .clone()
@@ -73,7 +74,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
         started.elapsed().as_secs_f64(),
         changed as f64 / built.len().max(1) as f64 / f64::from(1 << 20)
     );
-    outln!("known_hosts and ssh_config: {}", args.out.display());
+    outln!("known_hosts and ssh_config: {}", opts.out.display());
     Ok(())
 }
 

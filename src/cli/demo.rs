@@ -30,18 +30,18 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     // own admin key pair and puts its public half in the cluster instead.
     let admin_key = args.dir.join("admin_key");
     let (_, public) = pibake::bake::hostkeys::key_pair(&admin_key, "ed25519")?;
-    let text: String = WEB_CLUSTER
-        .lines()
-        .map(|l| {
-            if l.starts_with("base:") {
-                format!("base: {}\n", base_abs.display())
-            } else if l.trim_start().starts_with("- ssh-ed25519 ") {
-                format!("    - {}\n", public.trim())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let text = super::init::with_admin_key(
+        WEB_CLUSTER,
+        "Key-only login with the key pair made for the demo (../admin_key).",
+        public.trim(),
+        Some("../admin_key"),
+    )
+    .lines()
+    .map(|l| match l.starts_with("base:") {
+        true => format!("base: {}\n", base_abs.display()),
+        false => format!("{l}\n"),
+    })
+    .collect::<String>();
     std::fs::write(&cluster, text).at(&cluster)?;
     // The synthesized base carries no apt sources or dpkg database to resolve the
     // example's packages against, so its nodes would install them on first boot.
@@ -81,7 +81,7 @@ pub fn run(args: &Args, global: &Global) -> Result<()> {
     outln!("\n`pibake inspect {}`:\n", built[1].image.display());
     out!("{}", human(&report));
     outln!(
-        "\nNext: `pibake plan {}` shows every file each node got; `pibake fs ls -l {} /etc` looks inside an image.",
+        "\nNext: `pibake plan --online-packages {}` shows every file each node got (the demo's base has no package database, so its nodes install their packages on first boot); `pibake fs ls -l {} /etc` looks inside an image.",
         cluster.display(),
         built[1].image.display()
     );

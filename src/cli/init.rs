@@ -35,18 +35,7 @@ pub fn run(args: &Args) -> Result<()> {
     // No credentials anyone knows: the user's own public key, or a placeholder that
     // `validate` refuses until it is replaced.
     let key = own_public_key();
-    let line = match &key {
-        Some((_, k)) => k.as_str().to_string(),
-        None => PLACEHOLDER.to_string(),
-    };
-    let text: String = STARTER
-        .lines()
-        .map(|l| match l.trim_start().starts_with("- ssh-ed25519 ") {
-            true => format!("    - {line}\n"),
-            false => format!("{l}\n"),
-        })
-        .collect();
-    std::fs::write(&cluster, text).at(&cluster)?;
+    std::fs::write(&cluster, starter(key.as_ref())).at(&cluster)?;
     outln!(
         "Wrote {} and profiles/base.yaml, head.yaml, worker.yaml.",
         cluster.display()
@@ -63,6 +52,55 @@ pub fn run(args: &Args) -> Result<()> {
     outln!("Next: `pibake validate {}`.", cluster.display());
     Ok(())
 }
+
+/// The starter cluster with the admin's key line and the comment above it: the user's
+/// own key, or the placeholder and what to put there.
+fn starter(key: Option<&(PathBuf, SshKey)>) -> String {
+    match key {
+        Some((path, k)) => with_admin_key(
+            STARTER,
+            &format!("Key-only login with your key {}.", path.display()),
+            k.as_str(),
+            None,
+        ),
+        None => with_admin_key(
+            STARTER,
+            "Key-only login. Put your own public key in place of the line below\n  # (`pibake validate` refuses it until then).",
+            PLACEHOLDER,
+            None,
+        ),
+    }
+}
+
+/// A shipped example's cluster.yaml with its placeholder admin key replaced by `key`,
+/// the comment about the placeholder by `comment`, and `identity_file:` (ssh_config's
+/// private key, relative to the cluster file) added when given: the example's own
+/// comment would call any key put there "a placeholder nobody holds".
+pub fn with_admin_key(example: &str, comment: &str, key: &str, identity: Option<&str>) -> String {
+    let mut out = String::new();
+    for l in example.lines() {
+        let t = l.trim_start();
+        if t.starts_with("# Key-only login") {
+            out.push_str(&format!("  # {comment}\n"));
+        } else if t.starts_with("# put your own public key there") {
+            continue;
+        } else if t.starts_with("base:") && example == STARTER {
+            out.push_str(STARTER_BASE);
+        } else if t.starts_with("- ssh-ed25519 ") {
+            out.push_str(&format!("    - {key}\n"));
+            if let Some(i) = identity {
+                out.push_str(&format!("  identity_file: {i}\n"));
+            }
+        } else {
+            out.push_str(&format!("{l}\n"));
+        }
+    }
+    out
+}
+
+/// The starter's base: the example names a file nobody has yet; a new cluster names the
+/// image by its catalog entry, downloaded and checked by the first `plan` or `build`.
+const STARTER_BASE: &str = "# Raspberry Pi OS Lite from Raspberry Pi's OS catalog, downloaded and checked on the first\n# `pibake plan` or `build` (`pibake images` lists the others). A local image works too:\n# `base: 2025-05-13-raspios-bookworm-arm64-lite.img.xz`, relative to this file.\nbase: { catalog: \"Raspberry Pi OS Lite (64-bit)\" }\n";
 
 /// What `init` writes where no key of the user's was found; not a key, so refused.
 const PLACEHOLDER: &str = "REPLACE-WITH-YOUR-SSH-PUBLIC-KEY";

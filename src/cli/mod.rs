@@ -21,10 +21,12 @@ macro_rules! outln {
 }
 
 pub mod build;
+pub mod completions;
 pub mod demo;
 pub mod flash;
 pub mod fs;
 pub mod grow;
+pub mod images;
 pub mod init;
 pub mod inspect;
 pub mod plan;
@@ -53,8 +55,11 @@ pub struct Cli {
 /// Options every subcommand understands.
 #[derive(Debug, clap::Args)]
 pub struct Global {
-    /// Where decoded base images are cached [default: $XDG_CACHE_HOME/pibake]
-    #[arg(long, global = true, env = "PIBAKE_CACHE_DIR", value_name = "DIR")]
+    /// Where decoded base images and packages are cached [default: $PIBAKE_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/pibake]
+    // Read from the environment by hand: clap's `env` makes every usage line it prints
+    // show `--cache-dir` as though it were required whenever the variable is set.
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of the human report
     #[arg(long, global = true)]
@@ -72,7 +77,11 @@ impl Global {
 
     pub fn cache_options(&self) -> CacheOptions {
         CacheOptions {
-            dir: self.cache_dir.clone(),
+            dir: self.cache_dir.clone().or_else(|| {
+                std::env::var_os("PIBAKE_CACHE_DIR")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
             progress: self.progress(),
         }
     }
@@ -97,6 +106,8 @@ pub struct PackageArgs {
     /// baking them in (as `packages_online:` does), for bases without apt sources
     #[arg(long)]
     pub online_packages: bool,
+    #[command(flatten)]
+    pub catalog: images::CatalogArg,
 }
 
 impl PackageArgs {
@@ -127,6 +138,7 @@ impl PackageArgs {
     /// Loads the cluster with these flags applied to its profiles.
     pub fn load(&self, cluster: &std::path::Path) -> Result<pibake::inventory::Inventory> {
         let mut inv = pibake::inventory::Inventory::load(cluster)?;
+        inv.catalog = self.catalog.source();
         if self.online_packages {
             inv.packages_online_instead();
         }
@@ -139,6 +151,7 @@ impl PackageArgs {
 pub enum Command {
     Demo(demo::Args),
     Init(init::Args),
+    Images(images::Args),
     Validate(validate::Args),
     Plan(plan::Args),
     Build(build::Args),
@@ -149,6 +162,8 @@ pub enum Command {
     Fs(fs::Args),
     Grow(grow::Args),
     Unpack(unpack::Args),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -167,6 +182,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&args, &global),
         Command::Plan(args) => plan::run(&args, &global),
         Command::Init(args) => init::run(&args),
+        Command::Images(args) => images::run(&args, &global),
+        Command::Completions(args) => completions::run_completions(&args),
+        Command::Man(args) => completions::run_man(&args),
     }
 }
 

@@ -8,7 +8,6 @@ use crate::cli::{Global, print_json};
 use pibake::bake::BootFiles;
 use pibake::bake::software::preview;
 use pibake::error::Result;
-use pibake::fs::fat::Fat;
 use pibake::inventory::{Inventory, NetworkStack};
 use pibake::packages::Resolved;
 use pibake::packages::cache::Store;
@@ -16,8 +15,6 @@ use pibake::packages::lock::size as size_text;
 use pibake::plan::room::{HEADROOM, Reason, Room};
 use pibake::plan::{Plan, human, plans};
 use pibake_image::base;
-use pibake_image::partition::Layout;
-use pibake_image::region::Region;
 
 /// Show what will be written into each node's image: files with modes and owners,
 /// symlinks, config.txt and cmdline.txt edits, services. Secrets are never shown.
@@ -34,9 +31,12 @@ pub struct Args {
 
 pub fn run(args: &Args, global: &Global) -> Result<()> {
     let inv = args.packages.load(&args.cluster)?;
-    let base = read_base(&inv, global)?;
+    let base = read_base(&inv, global, args.packages.offline)?;
     let stack = base.as_ref().and_then(|b| b.stack);
     let mut all = plans(&inv, &args.nodes, stack)?;
+    if let Some(b) = &base {
+        pibake::bake::preflight::check(&inv, &all, &b.raw)?;
+    }
     // Resolving needs the base's apt setup; without it the plan shows the requests.
     let resolved = match &base {
         Some(b) => Some(pibake::packages::resolve(
@@ -218,22 +218,25 @@ fn room_text(room: &Room) -> String {
     out
 }
 
-/// The base image's network stack and boot files, when the base is there to read.
-fn read_base(inv: &Inventory, global: &Global) -> Result<Option<BaseFacts>> {
-    let Some(b) = &inv.file.base else {
+/// The base image's network stack and boot files, when the base is there to read: a
+/// local file, or a URL or catalog entry, downloaded into the cache first unless
+/// `offline` (then a base not in the cache is an error saying what to run).
+fn read_base(inv: &Inventory, global: &Global, offline: bool) -> Result<Option<BaseFacts>> {
+    let cache_dir = global.cache_options().dir()?;
+    let fetch = pibake::basefetch::Fetch {
+        cache_dir: &cache_dir,
+        offline,
+        progress: global.progress(),
+    };
+    let Some(path) = pibake::basefetch::local_base(inv, &fetch)? else {
         return Ok(None);
     };
-    let path = inv.dir.join(b);
     if !path.exists() {
         return Ok(None);
     }
     let raw = base::prepare(&path, &global.cache_options())?.raw;
     let report = pibake::inspect::inspect(&raw)?;
-    let whole = Region::whole(&raw, false)?;
-    let layout = Layout::read(&whole)?;
-    let boot = BootFiles::read(&Fat::open(
-        whole.sub(layout.boot().start, layout.boot().size)?,
-    )?)?;
+    let boot = pibake::bake::preflight::boot_files(&raw)?;
     Ok(Some(BaseFacts {
         stack: report.network.active,
         boot,

@@ -135,19 +135,35 @@ pub fn refuse_same(image: &Path, target: &Path) -> Result<()> {
 /// Opens the facts about `path` and refuses what must not be written: anything but a
 /// block device or a regular file, a device with a mounted filesystem (always), a device
 /// that is not removable (unless `force`), a device smaller than `image_len`.
+///
+/// A path that does not exist yet becomes a new image file, as `cp` would make one,
+/// unless it is under `/dev`: there it is a mistyped device, and a regular file made
+/// there would fill the device filesystem instead of reaching a card.
 pub fn check(path: &Path, image_len: u64, force: bool) -> Result<Target> {
-    let meta = fs::metadata(path).at(path)?;
+    let file = |size| Target {
+        path: path.to_path_buf(),
+        block: false,
+        size,
+        model: None,
+        serial: None,
+        removable: true,
+        mounted: Vec::new(),
+    };
+    let meta = match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.starts_with("/dev") => {
+            return Ok(file(0));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                Error::invalid(format!("{}: no such device", path.display()))
+                    .with_hint("`pibake flash --list` shows the SD cards this machine sees"),
+            );
+        }
+        other => other.at(path)?,
+    };
     let ft = meta.file_type();
     if ft.is_file() {
-        return Ok(Target {
-            path: path.to_path_buf(),
-            block: false,
-            size: meta.len(),
-            model: None,
-            serial: None,
-            removable: true,
-            mounted: Vec::new(),
-        });
+        return Ok(file(meta.len()));
     }
     if !ft.is_block_device() {
         return Err(Error::invalid(format!(

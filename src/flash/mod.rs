@@ -92,6 +92,8 @@ pub fn flash(
         let f = OpenOptions::new()
             .write(true)
             .read(true)
+            .create(true)
+            .truncate(false)
             .open(dst_path)
             .at(dst_path)?;
         f.set_len(0).and_then(|_| f.set_len(len)).at(dst_path)?;

@@ -250,16 +250,7 @@ fn dos_time(unix: i64) -> DateTime {
     const DOS_MAX: i64 = 4_354_819_198; // 2107-12-31 23:59:58
     let t = unix.clamp(DOS_MIN, DOS_MAX);
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm), valid for the whole DOS range.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::values::civil_from_days(days);
     DateTime {
         date: Date {
             year: year as u16,

@@ -21,7 +21,10 @@ impl SshKey {
             );
         }
         match ssh_key::PublicKey::from_openssh(key) {
-            Ok(_) => Ok(SshKey(key.to_string())),
+            Ok(k) => match refused_algorithm(&k) {
+                Some(why) => Err(why),
+                None => Ok(SshKey(key.to_string())),
+            },
             Err(e) => Err(format!(
                 "not an OpenSSH public key ({e}): expected a line like `ssh-ed25519 AAAAC3... user@host`"
             )),
@@ -43,6 +46,29 @@ impl SshKey {
 impl fmt::Display for SshKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Why the image's sshd would never accept `key`, if it would not: DSA is off in
+/// OpenSSH since 7.0 and gone since 9.8, and RSA keys under 1024 bits are refused
+/// (`RequiredRSASize`). Such a key would build a node nobody can log into.
+fn refused_algorithm(key: &ssh_key::PublicKey) -> Option<String> {
+    let make = "make one with `ssh-keygen -t ed25519`";
+    match key.key_data() {
+        ssh_key::public::KeyData::Dsa(_) => Some(format!(
+            "a DSA (ssh-dss) key: OpenSSH no longer accepts them; {make}"
+        )),
+        ssh_key::public::KeyData::Rsa(r) => {
+            let bits = r.n.as_positive_bytes().map_or(0, |b| {
+                b.len() * 8 - b.first().map_or(0, |x| x.leading_zeros() as usize)
+            });
+            (bits < 1024).then(|| {
+                format!(
+                    "an RSA key of {bits} bits: OpenSSH refuses RSA keys under 1024 bits; {make}"
+                )
+            })
+        }
+        _ => None,
     }
 }
 

@@ -439,6 +439,32 @@ impl fmt::Display for IfaceName {
 
 deserialize_by_parse!(IfaceName, "an interface name like eth0");
 
+/// A path on the admin's own machine that ssh_config names (`admin: identity_file:`):
+/// ssh_config can quote spaces but has no way to write a `"` or a line break, so those
+/// are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPath(String);
+
+impl ClientPath {
+    /// Any non-empty path without `"` or control characters.
+    pub fn parse(s: &str) -> Result<ClientPath, String> {
+        if s.is_empty() || s.contains('"') || s.chars().any(char::is_control) {
+            return Err(format!(
+                "`{}` cannot be written into ssh_config (empty, or holds a `\"` or a control character)",
+                shown(s)
+            ));
+        }
+        Ok(ClientPath(s.to_string()))
+    }
+
+    /// The path as given.
+    pub fn as_path(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+deserialize_by_parse!(ClientPath, "a path to a private key file");
+
 /// A profile's `debs:` entry: a `.deb` file on the build machine (a path relative to the
 /// cluster file), whose file name is what the image and the first-boot `apt-get` line
 /// get. The name keeps to a file-name alphabet of Debian's package file names

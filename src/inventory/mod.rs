@@ -5,6 +5,7 @@
 //! password hash usable. Each error names the file, line and column, and says what to do.
 //! What comes out, [`Inventory`], is what [`crate::plan`] turns into one plan per node.
 
+pub mod baseref;
 pub mod credentials;
 pub mod grammar;
 pub mod names;
@@ -21,7 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use crate::basefetch::catalog::CatalogSource;
 use crate::error::{Error, IoContext, Result};
+use baseref::BaseRef;
 use credentials::{PasswordHash, SshKey};
 use grammar::mpi_slots;
 pub use grammar::{Domain, MPI_SLOTS_VAR, MacAddr, NetworkStack, Timezone};
@@ -145,11 +148,27 @@ pub struct Inventory {
     pub kinds: Kinds,
     /// The cluster's one clock, when a profile says `time: server`.
     pub time: Option<TimeService>,
+    /// Where `base: { catalog: NAME }` is looked up: Raspberry Pi Imager's OS list
+    /// unless the command line names another (`--catalog`).
+    pub catalog: CatalogSource,
 }
 
 impl Inventory {
     /// Reads and checks `cluster.yaml` and the profiles it uses.
     pub fn load(path: &Path) -> Result<Inventory> {
+        // A cluster's directory stands for its cluster.yaml, as `init DIR` wrote it.
+        let file_in_dir = path.join("cluster.yaml");
+        let path = match path.is_dir() {
+            true if file_in_dir.is_file() => file_in_dir.as_path(),
+            true => {
+                return Err(Error::invalid(format!(
+                    "{} is a directory without a cluster.yaml",
+                    path.display()
+                ))
+                .with_hint("name the cluster file, or make one with `pibake init DIR`"));
+            }
+            false => path,
+        };
         let source = Source::read(path)?;
         let file: ClusterFile = source.parse()?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -232,6 +251,7 @@ impl Inventory {
             nodes,
             credentials,
             warnings,
+            catalog: CatalogSource::default(),
         })
     }
 
@@ -327,11 +347,12 @@ impl Inventory {
     }
 }
 
-/// A `base:` that is there must be a regular file, refused at its line when it is not:
-/// reading a FIFO blocks `build`, `plan` and `inspect`, and `/dev/zero` never ends. A
-/// base that is not there (yet), or cannot be read, is left to the commands that read it.
+/// A `base:` path that is there must be a regular file, refused at its line when it is
+/// not: reading a FIFO blocks `build`, `plan` and `inspect`, and `/dev/zero` never ends. A
+/// base that is not there (yet), or cannot be read, is left to the commands that read it;
+/// a download is written by pibake itself into its cache (`crate::basefetch`).
 fn check_base(source: &Source, dir: &Path, file: &ClusterFile) -> Result<()> {
-    let Some(base) = &file.base else {
+    let Some(BaseRef::Path(base)) = &file.base else {
         return Ok(());
     };
     match crate::values::input_file(&dir.join(base), false) {
@@ -486,6 +507,14 @@ fn nodes(
     networks: &BTreeMap<String, Network>,
     profiles: &BTreeMap<String, Profile>,
 ) -> Result<Vec<Node>> {
+    if file.nodes.is_empty() {
+        // A build of nothing that reports success reads as a cluster built.
+        return Err(source
+            .error_at("nodes", "the cluster has no nodes")
+            .with_hint(
+                "list them under `nodes:`, e.g. `- { name: \"node[1-4]\", role: worker }`",
+            ));
+    }
     let mut out: Vec<Node> = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut per_role: HashMap<String, usize> = HashMap::new();

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::grammar::{MPI_SLOTS_VAR, NetworkStack, Timezone, check_install, mpi_slots};
-use super::schema::{InterfaceDef, ProfileFile};
+use super::schema::{CmdlineDef, ConfigDef, InterfaceDef, ProfileFile};
 use super::shipped;
 use super::source::{Pos, Source};
 use crate::error::{Error, Result};
@@ -186,6 +186,78 @@ fn find(cluster_dir: &Path, name: &str) -> Result<Source> {
     })
 }
 
+/// Applies a profile's config.txt edits to an empty config.txt with the writer that
+/// applies them at build time, so every value (each `set:`, overlay, dtparam, line and
+/// section name) meets the same grammar where it was written, not at build time and
+/// not field by field. Only whether an overlay exists waits for the image.
+fn check_config(
+    source: &Source,
+    c: &ConfigDef,
+    at: &str,
+    section: &crate::bootcfg::Section,
+) -> Result<()> {
+    use crate::bootcfg::{ConfigTxt, parse_overlay};
+    let mut config = ConfigTxt::parse("");
+    let place = |key: String| move |e: Error| e.relocate(|what| source.error_at(&key, what));
+    for (k, v) in &c.set {
+        config
+            .set(section, k, v)
+            .map_err(place(format!("{at}.set.{k}")))?;
+    }
+    for (i, o) in c.overlays.iter().enumerate() {
+        let (name, params) = parse_overlay(o);
+        let key = format!("{at}.overlays.{i}");
+        if name.is_empty() {
+            return Err(source.error_at(
+                &key,
+                &format!("overlay `{o}` must be `name` or `name,param=value`"),
+            ));
+        }
+        config
+            .add_overlay(section, &name, &params)
+            .map_err(place(key))?;
+    }
+    for (i, d) in c.dtparams.iter().enumerate() {
+        let (name, value) = d.split_once('=').unwrap_or((d, "on"));
+        config
+            .set_dtparam(section, name, value)
+            .map_err(place(format!("{at}.dtparams.{i}")))?;
+    }
+    for (i, l) in c.lines.iter().enumerate() {
+        config
+            .add_line(section, l)
+            .map_err(place(format!("{at}.lines.{i}")))?;
+    }
+    for (name, sub) in &c.sections {
+        let key = format!("{at}.sections.{name}");
+        let inner = crate::bootcfg::Section::new(name).map_err(place(key.clone()))?;
+        check_config(source, sub, &key, &inner)?;
+    }
+    Ok(())
+}
+
+/// The same for cmdline.txt: each word added or removed, through the writer's checks.
+fn check_cmdline(source: &Source, c: &CmdlineDef) -> Result<()> {
+    let mut cmdline = crate::bootcfg::Cmdline::parse("console=tty1 root=/dev/mmcblk0p2")
+        .expect("a stock command line parses");
+    let one_word = |key: String, t: &str| match t.is_empty() || t.contains(char::is_whitespace) {
+        true => Err(source.error_at(&key, &format!("cmdline parameter `{t}` must be one word"))),
+        false => Ok(key),
+    };
+    for (i, t) in c.add.iter().enumerate() {
+        let key = one_word(format!("cmdline.add.{i}"), t)?;
+        match t.split_once('=') {
+            Some((k, v)) => cmdline.set(k, v),
+            None => cmdline.add_flag(t),
+        }
+        .map_err(|e| e.relocate(|what| source.error_at(&key, what)))?;
+    }
+    for (i, t) in c.remove.iter().enumerate() {
+        one_word(format!("cmdline.remove.{i}"), t)?;
+    }
+    Ok(())
+}
+
 /// Checks one file of a chain, with positions in that file.
 fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result<()> {
     if let Some(v) = p.vars.get(MPI_SLOTS_VAR) {
@@ -233,36 +305,8 @@ fn check(source: &Source, p: &ProfileFile, warnings: &mut Vec<String>) -> Result
         let at = format!("interfaces.{name}");
         check_interface(source, &at, name.as_str(), i)?;
     }
-    for (i, o) in p
-        .config
-        .overlays
-        .iter()
-        .chain(p.config.sections.values().flat_map(|s| &s.overlays))
-        .enumerate()
-    {
-        if o.is_empty() || o.contains(char::is_whitespace) || o.starts_with(',') {
-            return Err(source.error_at(
-                &format!("config.overlays.{i}"),
-                &format!("overlay `{o}` must be `name` or `name,param=value`"),
-            ));
-        }
-    }
-    for (i, d) in p.config.dtparams.iter().enumerate() {
-        if d.contains(char::is_whitespace) || d.is_empty() {
-            return Err(source.error_at(
-                &format!("config.dtparams.{i}"),
-                &format!("dtparam `{d}` must be `name` or `name=value`"),
-            ));
-        }
-    }
-    for (i, t) in p.cmdline.add.iter().chain(&p.cmdline.remove).enumerate() {
-        if t.is_empty() || t.contains(char::is_whitespace) {
-            return Err(source.error_at(
-                &format!("cmdline.add.{i}"),
-                &format!("cmdline parameter `{t}` must be one word"),
-            ));
-        }
-    }
+    check_config(source, &p.config, "config", &crate::bootcfg::Section::ALL)?;
+    check_cmdline(source, &p.cmdline)?;
     check_units(source, p)?;
     // Each .deb lands in one directory of the image, by its file name.
     for (i, d) in p.debs.iter().enumerate() {

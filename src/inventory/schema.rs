@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use super::grammar::{IfaceName, LocalDeb, UnitName};
+use super::baseref::BaseRef;
+use super::grammar::{ClientPath, IfaceName, LocalDeb, UnitName};
 use super::var_types::VarType;
 use super::wifi::{Country, Psk, Ssid};
 use crate::kinds::k3s::{K3sDef, K3sPart};
@@ -22,8 +23,9 @@ use crate::values::ByteSize;
 pub struct ClusterFile {
     /// The cluster's name (a hostname-like word).
     pub cluster: String,
-    /// The base image, relative to the cluster file.
-    pub base: Option<String>,
+    /// The base image: a path relative to the cluster file, `{ url, sha256 }` or
+    /// `{ catalog: NAME }`.
+    pub base: Option<BaseRef>,
     /// Subnets the nodes have addresses on, by name.
     #[serde(default)]
     pub networks: BTreeMap<String, NetworkDef>,
@@ -119,6 +121,10 @@ pub struct AdminDef {
     /// for the admin's `authorized_keys`.
     #[serde(default)]
     pub ssh_keys: Vec<String>,
+    /// `identity_file:`, the private half of one of `ssh_keys` on the admin's machine
+    /// (relative to the cluster file): the `IdentityFile` of the build's ssh_config.
+    /// Without it, the first `~/.ssh` key whose public half is in `ssh_keys`.
+    pub identity_file: Option<ClientPath>,
     /// `true` (the default): in the sudo group, asking for the password as the image
     /// does (a key-only admin gets NOPASSWD, having no password); `nopasswd`: never
     /// asked; `false`: no sudo.

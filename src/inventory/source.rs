@@ -29,6 +29,8 @@ pub struct Source {
     pub(crate) text: String,
     /// Key path (`nodes.3.address`) -> position of the value.
     positions: HashMap<String, Pos>,
+    /// Where the first `*alias` is: serde's alias-expansion limits report no position.
+    first_alias: Option<Pos>,
 }
 
 impl Source {
@@ -43,7 +45,7 @@ impl Source {
     pub(crate) fn from_text(path: &Path, text: String) -> Result<Source> {
         let mut rec = Recorder::default();
         Parser::new_from_str(&text)
-            .load(&mut rec, false)
+            .load(&mut rec, true)
             .map_err(|e| {
                 let m = e.marker();
                 Error::invalid(format!(
@@ -55,10 +57,21 @@ impl Source {
                 ))
                 .with_hint("this is not valid YAML; check indentation and quoting near this place")
             })?;
+        if let Some(at) = rec.second_document {
+            // serde would read the first document and drop the rest without a word.
+            return Err(Error::invalid(format!(
+                "{}:{}:{}: a second YAML document starts here; a cluster file or profile is one document",
+                path.display(),
+                at.line,
+                at.col
+            ))
+            .with_hint("remove this `---` and what follows it, or merge it into the document above"));
+        }
         Ok(Source {
             path: path.to_path_buf(),
             text,
             positions: rec.positions,
+            first_alias: rec.first_alias,
         })
     }
 
@@ -74,7 +87,9 @@ impl Source {
             // serde_norway appends " at line L column C"; the position leads instead.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             let pos = self.refused_value(&msg).or(pos);
-            let err = self.error(pos.unwrap_or_default(), &msg);
+            // An expansion limit comes without a position: the aliases caused it.
+            let pos = pos.or(self.first_alias);
+            let err = self.error(pos.unwrap_or(Pos { line: 1, col: 1 }), &msg);
             match unknown_field_hint(&msg) {
                 Some(h) => err.with_hint(h),
                 None => err,
@@ -180,6 +195,9 @@ fn unknown_field_hint(msg: &str) -> Option<String> {
 struct Recorder {
     positions: HashMap<String, Pos>,
     stack: Vec<Frame>,
+    documents: usize,
+    second_document: Option<Pos>,
+    first_alias: Option<Pos>,
 }
 
 enum Frame {
@@ -236,7 +254,14 @@ impl MarkedEventReceiver for Recorder {
                     self.positions.insert(p, pos);
                 }
             }
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    self.second_document = Some(pos);
+                }
+            }
             Event::Alias(_) => {
+                self.first_alias.get_or_insert(pos);
                 if let Some(p) = self.value_path(None) {
                     self.positions.insert(p, pos);
                 }

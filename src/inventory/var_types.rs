@@ -136,8 +136,9 @@ impl VarType {
 /// Whole numbers each followed by a unit (or a bare number of seconds), space-separated
 /// or not: `5min`, `1h30min`, `90`.
 fn duration(s: &str) -> bool {
-    let mut rest = s.trim();
-    if rest.is_empty() || s.len() > 64 {
+    // The value is written as it is: checked as it is, not as a trimmed copy.
+    let mut rest = s;
+    if rest.is_empty() || s.len() > 64 || s.trim() != s {
         return false;
     }
     while !rest.is_empty() {
@@ -186,7 +187,7 @@ mod tests {
             (
                 VarType::Duration,
                 &["5min", "1h 30min", "90", "2d"],
-                &["soon", "5 min;", "min"],
+                &["soon", "5 min;", "min", " 5min", "5min\n"],
             ),
         ];
         for (ty, good, bad) in cases {

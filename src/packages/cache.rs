@@ -274,10 +274,10 @@ impl Store {
                 "{}: got {len} bytes with sha256 {actual}, expected {} bytes with sha256 {}",
                 w.name, w.size, w.sha256
             ),
-            hint: Some(
-                "the repository serves another file than its index describes: a mirror or proxy may hold a stale or damaged copy; try again later, or another mirror"
-                    .into(),
-            ),
+            hint: Some(format!(
+                "the file served is not the one pibake.lock records: if the lock was edited by hand, restore it (or resolve the package again with `--update-packages={}`); if not, the repository, a mirror or a proxy serves a replaced or damaged copy: try again later, or another mirror",
+                w.name.split(' ').next().unwrap_or(&w.name)
+            )),
         }))
     }
 

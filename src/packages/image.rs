@@ -50,14 +50,7 @@ impl ImageApt {
             let text = text_of(&root, f)?;
             sources.extend(parse_sources(f, &text).map_err(|e| at(f, &e))?);
         }
-        if !root.exists(STATUS)? {
-            return Err(Error::invalid(format!(
-                "the base image has no {STATUS}: it is not a Debian-based image, so pibake cannot resolve `packages:` against it"
-            ))
-            .with_hint("use a Raspberry Pi OS image, or install the packages from the network on first boot instead (`packages_online:` in the profile, or `--online-packages`)"));
-        }
-        let status = text_of(&root, STATUS)?;
-        let installed = parse_status(&status).map_err(|e| at(STATUS, &e))?;
+        let installed = installed(&root)?;
         let native_arch = installed
             .iter()
             .find(|p| p.name.as_str() == "dpkg")
@@ -170,13 +163,25 @@ fn names_in(root: &Ext4, dir: &str) -> Result<Vec<String>> {
 /// SHA-256 of the base's `/var/lib/dpkg/status`: what a lock's closures were resolved
 /// against (see `lock::Lock::installed`).
 pub fn installed_sha256(root: &Ext4) -> Result<pibake_image::digest::Sha256> {
-    Ok(pibake_image::digest::Sha256::of(&root.read(STATUS)?))
+    Ok(pibake_image::digest::Sha256::of(status(root)?.as_bytes()))
 }
 
 /// The packages the base has installed (`/var/lib/dpkg/status`).
 pub fn installed(root: &Ext4) -> Result<Vec<Package>> {
-    parse_status(&text_of(root, STATUS)?)
+    parse_status(&status(root)?)
         .map_err(|e| Error::invalid(format!("the base image's {STATUS}: {e}")))
+}
+
+/// The base's dpkg status, refused with what to do instead when the base has none (a
+/// base that is not Debian's, or the demo's synthesized one).
+fn status(root: &Ext4) -> Result<String> {
+    if !root.exists(STATUS)? {
+        return Err(Error::invalid(format!(
+            "the base image has no {STATUS}: it is not a Debian-based image, so pibake cannot resolve `packages:` against it"
+        ))
+        .with_hint("use a Raspberry Pi OS image, or install the packages from the network on first boot instead (`packages_online:` in the profile, or `--online-packages`)"));
+    }
+    text_of(root, STATUS)
 }
 
 fn text_of(root: &Ext4, path: &str) -> Result<String> {

@@ -86,6 +86,10 @@ impl From<&Locked> for PackageText {
 pub struct RoleLock {
     /// The profile's `packages:` as written, sorted: the lock holds while they are unchanged.
     pub requests: Vec<String>,
+    /// The profile's `install_recommends:` the closure was resolved with (None: the
+    /// base's apt setting): turning recommends on or off changes the closure, so the
+    /// lock holds only while it is unchanged too.
+    pub recommends: Option<bool>,
     /// The closure, dependencies first (the order first boot installs in).
     pub packages: Vec<Locked>,
 }
@@ -115,6 +119,8 @@ struct LockText {
 #[serde(deny_unknown_fields)]
 struct RoleText {
     requests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    install_recommends: Option<bool>,
     packages: Vec<PackageText>,
 }
 
@@ -206,7 +212,14 @@ impl Lock {
             }
             let mut requests = r.requests;
             requests.sort();
-            roles.insert(role, RoleLock { requests, packages });
+            roles.insert(
+                role,
+                RoleLock {
+                    requests,
+                    recommends: r.install_recommends,
+                    packages,
+                },
+            );
         }
         Ok(Lock { installed, roles })
     }
@@ -225,6 +238,7 @@ impl Lock {
                         role.clone(),
                         RoleText {
                             requests: r.requests.clone(),
+                            install_recommends: r.recommends,
                             packages,
                         },
                     )

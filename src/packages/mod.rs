@@ -145,7 +145,7 @@ fn uncovered(l: &RoleLock, base: &[pibake_apt::Package]) -> Option<String> {
 fn refuse_unlocked(
     why: &BTreeMap<&String, String>,
     old: &Lock,
-    roles: &BTreeMap<String, Vec<String>>,
+    roles: &BTreeMap<String, Request>,
 ) -> Result<()> {
     let mut lines: Vec<String> = why
         .iter()
@@ -167,18 +167,42 @@ fn refuse_unlocked(
     .with_hint("build without --locked to resolve and write pibake.lock, review it, and commit it"))
 }
 
-/// Roles that ask for `packages:`, with their requests sorted as the lock keeps them.
-fn wanted_roles(inv: &Inventory) -> BTreeMap<String, Vec<String>> {
+/// What a role asks of the resolver: the lock holds while all of it is unchanged.
+struct Request {
+    /// Its `packages:`, sorted as the lock keeps them.
+    packages: Vec<String>,
+    /// Its `install_recommends:` (None: the base's apt setting).
+    recommends: Option<bool>,
+}
+
+/// Roles that ask for `packages:`, with what they ask.
+fn wanted_roles(inv: &Inventory) -> BTreeMap<String, Request> {
     inv.profiles
         .iter()
         .filter(|(_, p)| !p.def.packages.is_empty())
         .map(|(role, p)| {
-            let mut r = p.def.packages.clone();
-            r.sort();
-            r.dedup();
-            (role.clone(), r)
+            let mut packages = p.def.packages.clone();
+            packages.sort();
+            packages.dedup();
+            let recommends = p.def.install_recommends;
+            (
+                role.clone(),
+                Request {
+                    packages,
+                    recommends,
+                },
+            )
         })
         .collect()
+}
+
+/// How a recommends policy reads in a message.
+fn policy(recommends: Option<bool>) -> &'static str {
+    match recommends {
+        None => "the base's apt setting",
+        Some(true) => "true",
+        Some(false) => "false",
+    }
 }
 
 /// Each role's packages: the lock's where it holds, resolved again where it does not.
@@ -204,15 +228,22 @@ pub fn resolve(
         )
     };
     let base_changed = matches!((old.installed, installed), (Some(a), Some(b)) if a != b);
-    let stale = |role: &str, requests: &[String]| -> Option<String> {
+    let stale = |role: &str, request: &Request| -> Option<String> {
         let Some(l) = old.roles.get(role) else {
             return Some("pibake.lock has no entry for it".into());
         };
         if base_changed {
             return Some("the base's installed packages changed".into());
         }
-        if l.requests != requests {
+        if l.requests != request.packages {
             return Some("its profile's `packages:` changed".into());
+        }
+        if l.recommends != request.recommends {
+            return Some(format!(
+                "its profile's `install_recommends:` is {} now, and pibake.lock was resolved with {}",
+                policy(request.recommends),
+                policy(l.recommends)
+            ));
         }
         if let Some(why) = uncovered(l, &base_set) {
             return Some(why);
@@ -302,7 +333,8 @@ pub fn resolve(
             lock.roles.insert(
                 role.clone(),
                 RoleLock {
-                    requests: roles[role].clone(),
+                    requests: roles[role].packages.clone(),
+                    recommends: roles[role].recommends,
                     packages,
                 },
             );
@@ -315,6 +347,7 @@ pub fn resolve(
     // Roles the lock has but the cluster no longer asks packages for: dropped from it.
     let empty = RoleLock {
         requests: Vec::new(),
+        recommends: None,
         packages: Vec::new(),
     };
     let removed = old

@@ -7,7 +7,14 @@
 //! `swarm` (manager, manager_address, stack), `k3s` (server, url) and `slurm`
 //! (cluster_name, controller, controller_address, partitions) when the cluster forms one.
 //! Helpers: `join LIST SEP`, `addresses ROLE NETWORK` (that role's addresses, in order).
+//!
+//! `{{value}}` writes one line: a value holding a line break (or another control
+//! character but tab) is refused, naming the template, so a variable can never add a
+//! line, a rule or an export to the file it lands in, typed by `var_types:` or not.
+//! `{{{value}}}` writes a value as it is, for what is meant to span lines
+//! (`{{{mpi_hostfile}}}`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use handlebars::{
@@ -48,6 +55,22 @@ impl std::io::Write for Capped {
     }
 }
 
+thread_local! {
+    /// The first value a `{{...}}` expression of the render in progress on this thread
+    /// would have written across lines. Renders run on the thread that asks for them.
+    static BROKEN_LINE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The escape function of `{{...}}`: the value unchanged, and noted when it spans lines.
+fn one_line(value: &str) -> String {
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        BROKEN_LINE.with(|b| {
+            b.borrow_mut().get_or_insert_with(|| value.to_string());
+        });
+    }
+    value.to_string()
+}
+
 /// Every overlay tree the inventory's profiles use, with their templates compiled.
 pub struct Templates {
     registry: Handlebars<'static>,
@@ -61,7 +84,7 @@ impl Templates {
     pub fn new(inv: &Inventory) -> Result<Templates> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_escape_fn(one_line);
         registry.register_helper("join", Box::new(join));
         registry.register_helper("addresses", Box::new(addresses));
         let mut trees = BTreeMap::new();
@@ -104,6 +127,7 @@ impl Templates {
     /// into at most [`MAX_RENDERED`] bytes.
     pub fn render(&self, origin: &str, inline: Option<&str>, ctx: &Value) -> Result<String> {
         let mut out = Capped::default();
+        BROKEN_LINE.with(|b| b.borrow_mut().take());
         let result = match inline {
             Some(text) => self.registry.render_template_to_write(text, ctx, &mut out),
             None => self.registry.render_to_write(origin, ctx, &mut out),
@@ -114,6 +138,13 @@ impl Templates {
                 MAX_RENDERED >> 20
             ))
             .with_hint("an `{{#each}}` inside another multiplies; render each list once, or ship large files as files, not templates"));
+        }
+        if let Some(v) = BROKEN_LINE.with(|b| b.borrow_mut().take()) {
+            let shown: String = v.escape_debug().take(80).collect();
+            return Err(Error::invalid(format!(
+                "{origin}: template: a `{{{{...}}}}` expression would write `{shown}`, which spans lines (or holds a control character)"
+            ))
+            .with_hint("fix the variable's value; a value meant to span lines is written with three braces, `{{{name}}}`"));
         }
         result.map_err(|e| {
             let at = match (e.line_no, e.column_no) {
@@ -191,7 +222,7 @@ fn cluster_context(inv: &Inventory) -> Value {
         "cluster": { "name": inv.file.cluster, "domain": inv.domain(), "networks": networks, "admin": { "name": inv.file.admin.name } },
         "nodes": nodes,
         "roles": roles,
-        // The MPI hostfile pibake also writes beside the images (`{{mpi_hostfile}}`).
+        // The MPI hostfile pibake also writes beside the images (`{{{mpi_hostfile}}}`: it spans lines).
         "mpi_hostfile": crate::exports::mpi_hostfile(inv),
     });
     // Each cluster kind's parsed settings under its key (`{{swarm.stack}}`), null when
@@ -219,7 +250,8 @@ fn join(
         .as_array()
         .map(|a| a.iter().map(|v| v.render()).collect())
         .unwrap_or_default();
-    out.write(&items.join(&sep))?;
+    // What `{{join}}` writes is one line, as `{{...}}` is.
+    out.write(&one_line(&items.join(&sep)))?;
     Ok(())
 }
 

@@ -108,18 +108,9 @@ pub fn rebuild_commands(cluster: &Path, out: &Path, default_out: &Path, node: &s
     ]
 }
 
-/// A word the shell reads back as itself: quoted when it holds anything but a plain
-/// path's characters.
+/// A path or name as one shell word (see [`crate::plan::render::sh_quote`]).
 fn sh_quote(s: impl AsRef<std::ffi::OsStr>) -> String {
-    let s = s.as_ref().to_string_lossy();
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
-    if plain {
-        s.into_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    crate::plan::render::sh_quote(&s.as_ref().to_string_lossy())
 }
 
 /// Parses a duration like `15m`, `90s`, `1h30m` or `45` (seconds).

@@ -19,7 +19,12 @@ netns_up 10.0.0.1/24
 # root 2 GiB larger than the base's.
 root_part() { sfdisk -J "$1" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][1]; print(p["size"]*512)'; }
 grown=$(($(root_part "$base") + (2 << 30)))
-cluster=$(cluster_file desk "$work/cluster" "s|^\(base: .*\)$|\1\nroot_size: $((grown >> 20))MiB|")
+# The worker's role gets a profile of its own over the shipped `worker`: one first-boot
+# step, so the worker has a first boot for `pibake status` to follow.
+cluster=$(cluster_file desk "$work/cluster" "s|^\(base: .*\)$|\1\nroot_size: $((grown >> 20))MiB|" \
+  "s|^roles: { head: {}, worker: {} }$|roles: { head: {}, worker: { profile: e2e-worker } }|")
+mkdir -p "$work/cluster/profiles"
+printf 'extends: worker\nfirstboot:\n  - touch /var/lib/pibake-e2e-step\n' >"$work/cluster/profiles/e2e-worker.yaml"
 out="$work/out"
 
 "$pibake" build "$cluster" --out "$out" --node head --node node1 --quiet >/dev/null
@@ -56,6 +61,9 @@ check() {
     grep -qx 'gpu_mem=16' <<<"$got" || fail "config.txt on the node lacks the worker's gpu_mem=16"
   fi
   got=$(on "$node" sudo -n true 2>&1) || fail "the admin cannot sudo without a password: $got"
+  if [ "$node" = node1 ]; then
+    on "$node" test -e /var/lib/pibake-e2e-step || fail "the profile's first-boot step did not run"
+  fi
   root_on_card "$node"
   say "$node: hostname, eth0 $address/24 via 10.0.0.1, $other in /etc/hosts, services, config.txt, cmdline.txt, fstab, sudo: all as baked"
 }
@@ -79,6 +87,46 @@ grep -q '^2 ready' <<<"$got" || fail "pibake status does not count both nodes re
 json=$(status --json) || fail "pibake status --json exits non-zero"
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); v={n["node"]: n["verdict"] for n in s["nodes"]}; assert v == {"head": "ready", "node1": "ready"}, v' "$json" ||
   fail "pibake status --json: $json"
+python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+for n in s["nodes"]:
+    assert n["ssh"]["exit"] == 0 and n["hostname"] == n["node"], n
+    want = {"head": "none", "node1": "done"}[n["node"]]
+    assert n["first_boot"]["state"] == want and n["first_boot"]["failed_step"] is None, n
+    assert n["system"] == "running" and n["failed_units"] == [] and n["problems"] == [], n
+    assert all(u["active"] == "active" for u in n["units"]), n["units"]
+    assert all(p["ok"] for p in n["packages"]), n["packages"]
+    assert n["root"]["filesystem_bytes"] > 0 and n["rebuild"] is None, n
+assert s["summary"]["ready"] == 2 and s["summary"]["all_ready"] is True, s["summary"]
+assert s["summary"]["failed"] == s["summary"]["unreachable"] == s["summary"]["wrong_host_key"] == 0, s["summary"]
+' "$json" || fail "pibake status --json, field by field: $json"
+
+# A card in the wrong slot: the head's name reaches node1's machine (ssh's -o options win
+# over the build's ssh_config; the alias keeps the key looked up as the head's), whose
+# host key is node1's, not the head's.
+if got=$("$pibake" status "$cluster" --out "$out" --node head --identity "$work/admin_key" \
+  --ssh-command "ip netns exec $ns ssh -o HostName=10.0.0.11 -o HostKeyAlias=head"); then
+  fail "pibake status exits 0 with node1 answering for the head: $got"
+fi
+grep -q '^head .*wrong host key' <<<"$got" || fail "pibake status does not name the head's wrong host key: $got"
+
+# A first-boot step that fails: dropped onto node1 and run by its own runner through the
+# unit, as a profile's failing `firstboot:` step runs. status names the step, shows the
+# runner's log, exits non-zero and says how to rebuild; once the step is gone and the
+# runner has run again, node1 is ready again.
+step=/usr/local/lib/pibake/firstboot.d/99-e2e-fails.sh
+on node1 "sudo sh -c 'rm -f /var/lib/pibake/firstboot.done; printf \"echo e2e: this step fails >&2\nexit 3\n\" >$step; systemctl restart pibake-firstboot.service'" &&
+  fail "the failing first-boot step did not fail"
+if got=$(status); then fail "pibake status exits 0 with node1's first boot failed: $got"; fi
+grep -q '^node1 .*failed.*first boot failed at step 99-e2e-fails (exit 3)' <<<"$got" ||
+  fail "pibake status does not name node1's failed step: $got"
+grep -q '99-e2e-fails failed (exit 3); retried on the next boot' <<<"$got" || fail "pibake status does not show the runner's log: $got"
+grep -q 'pibake build .* --node node1' <<<"$got" || fail "pibake status does not say how to rebuild node1: $got"
+on node1 "sudo sh -c 'rm $step; systemctl restart pibake-firstboot.service'" || fail "node1's runner did not finish once the step was gone"
+got=$(status) || fail "pibake status: node1 is not ready again: $got"
+say "pibake status: a wrong host key named, a failed first-boot step named with its log, ready again once it is gone"
+
 vm_halt head
 if got=$(status --connect-timeout 5); then fail "pibake status exits 0 with the head stopped: $got"; fi
 grep -q '^head .*unreachable' <<<"$got" || fail "pibake status does not name the stopped head unreachable: $got"

@@ -787,7 +787,9 @@ fn known_credentials_are_refused_unless_allowed() {
             crate::common::test_key(),
         );
     fs::write(&cluster, with_hash).unwrap();
-    pibake_ok(&["build", c, "--out", o, "--node", "head"]);
+    // Without --out, the images go where `flash CLUSTER` and `status` look for them.
+    pibake_ok(&["build", c, "--node", "head"]);
+    assert!(work.path().join("images/head.img").exists());
 }
 
 /// Every build writes an Ansible inventory and an MPI hostfile beside the images; the

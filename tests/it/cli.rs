@@ -28,3 +28,21 @@ fn a_closed_stdout_ends_the_command_quietly() {
     closed_early(&["plan", "examples/bitscope-module/cluster.yaml"]);
     closed_early(&["plan", "--json", "examples/bitscope-module/cluster.yaml"]);
 }
+
+/// The cache directory may come from `PIBAKE_CACHE_DIR`; a usage line printed while it
+/// is set must not show `--cache-dir` as though it were required.
+#[test]
+fn the_usage_line_shows_only_what_is_required() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pibake"))
+        .arg("build")
+        .env("PIBAKE_CACHE_DIR", "/tmp/pibake-usage-test")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let usage = err
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .expect("a usage line");
+    assert_eq!(usage, "Usage: pibake build <CLUSTER>", "{err}");
+}

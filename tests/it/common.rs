@@ -874,3 +874,24 @@ pub fn pibake_build_run(
     args.extend_from_slice(extra);
     pibake(&args)
 }
+
+/// A cluster `name` on one network, `lan` (10.7.0.0/24, addresses from .10), whose
+/// `worker` role has eth0 on it over the shipped `base` profile, and whose admin logs in
+/// with the run's test key only: `base` is the YAML after `base: `, `nodes` the entries
+/// under `nodes:`, one per line.
+pub fn lan_cluster(dir: &Path, name: &str, base: &str, nodes: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(dir.join("profiles")).unwrap();
+    std::fs::write(
+        dir.join("profiles/worker.yaml"),
+        "extends: base\ninterfaces:\n  eth0: { network: lan }\n",
+    )
+    .unwrap();
+    let nodes: String = nodes.iter().map(|n| format!("  - {n}\n")).collect();
+    let text = format!(
+        "cluster: {name}\nbase: {base}\nnetworks:\n  lan: {{ subnet: 10.7.0.0/24, gateway: 10.7.0.1, first: 10.7.0.10 }}\nadmin:\n  name: admin\n  locked: true\n  ssh_keys: [\"{}\"]\nroles: {{ worker: {{}} }}\nnodes:\n{nodes}",
+        test_key()
+    );
+    let path = dir.join("cluster.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -57,7 +57,7 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
     let a = dir.path().join("card-a.img");
     let b = dir.path().join("card-b.img");
     fs::write(&a, vec![0xAAu8; 1 << 20]).unwrap(); // old content must not survive
-    fs::File::create(&b).unwrap();
+    // `b` does not exist yet: flash makes it, as cp would.
     let log = dir.path().join("flash.log");
     let out = pibake_ok(&[
         "--json",
@@ -88,6 +88,19 @@ fn flashing_a_file_writes_only_the_data_and_verifies_it() {
     }
     let log = fs::read_to_string(&log).unwrap();
     assert_eq!(log.lines().count(), 2);
+    // Under /dev a missing path is a mistyped card, never a new file.
+    let err = pibake_fails(&[
+        "flash",
+        image.to_str().unwrap(),
+        "--device",
+        "/dev/pibake-no-such-card",
+        "--yes",
+    ]);
+    assert!(
+        err.contains("/dev/pibake-no-such-card: no such device"),
+        "{err}"
+    );
+    assert!(!Path::new("/dev/pibake-no-such-card").exists());
     assert!(log.contains("\"verified\":true") && log.contains("\"image_sha256\":"));
 
     // A byte damaged after writing is caught, and named.

@@ -190,6 +190,55 @@ fn a_template_that_multiplies_without_bound_is_refused_at_its_cap() {
     );
 }
 
+/// `{{...}}` writes one line whatever the variable: an untyped `vars:` value (or a
+/// `{{join}}` item) holding a line break is refused, naming the template, instead of
+/// adding a line to the file; `{{{...}}}` writes a value meant to span lines.
+#[test]
+fn a_template_value_never_adds_a_line() {
+    let cases = [
+        (
+            "note = {{vars.note}}\n",
+            "note: \"a\\nextra = evil\"",
+            false,
+        ),
+        (
+            "notes = {{join vars.notes \", \"}}\n",
+            "notes: [a, \"b\\nextra = evil\"]",
+            false,
+        ),
+        ("note = {{{vars.note}}}\n", "note: \"a\\nb\"", true),
+        ("note = {{vars.note}}\n", "note: \"a\\tb\"", true),
+    ];
+    for (template, vars, accepted) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = format!("overlays: [notes]\nvars:\n  {vars}\n");
+        let c = cluster(
+            dir.path(),
+            "base.img",
+            &profile,
+            &[("overlays/notes/etc/notes.conf.hbs", template)],
+        );
+        let args = ["validate", c.to_str().unwrap()];
+        if accepted {
+            let out = pibake_within(60, &args);
+            assert!(
+                out.status.success(),
+                "{template}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        }
+        let err = refused(&args);
+        assert!(
+            err.contains(
+                "overlays/notes/etc/notes.conf.hbs: template: a `{{...}}` expression would write"
+            ) && err.contains("extra = evil")
+                && err.contains("three braces"),
+            "{template}: {err}"
+        );
+    }
+}
+
 /// Hashing a large raw base takes a while; Ctrl-C (the build's handler only sets a flag)
 /// must stop it at its next read, not after the whole file.
 #[test]
@@ -225,4 +274,53 @@ fn hashing_a_base_answers_ctrl_c() {
     assert!(!out.status.success());
     assert!(err.contains("error: interrupted"), "{err}");
     eprintln!("stopped {:?} after Ctrl-C", sent.elapsed());
+}
+
+/// Values only the image can check are checked by `validate` whenever the base is
+/// there, at the line that says them: a timezone its tzdata lacks, an overlay its boot
+/// partition lacks, an admin name one of its accounts has. Without the base, `validate`
+/// says what it could not check instead of passing them in silence.
+#[test]
+fn validate_checks_against_the_base_when_it_is_there() {
+    let f = crate::common::Fixture::new(crate::common::Release::Bookworm);
+    let base = f.image.to_str().unwrap();
+    let cases = [
+        (
+            "timezone: Mars/Olympus\n",
+            "name: pi",
+            "profiles/worker.yaml:1:11: timezone `Mars/Olympus`: the image has no /usr/share/zoneinfo/Mars/Olympus",
+        ),
+        (
+            "config:\n  overlays: [no-such-overlay]\n",
+            "name: pi",
+            "profiles/worker.yaml:2:11: node w1: config.txt: overlay 'no-such-overlay' is not in the image's overlays/ directory",
+        ),
+        (
+            "{}\n",
+            "name: root",
+            "cluster.yaml:6:9: admin name `root` is already a user of the image (UID 0)",
+        ),
+    ];
+    for (profile, admin, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cluster(dir.path(), base, profile, &[]);
+        let text = fs::read_to_string(&c).unwrap().replace("name: pi", admin);
+        fs::write(&c, text).unwrap();
+        let err = refused(&["validate", c.to_str().unwrap()]);
+        assert!(err.contains(want), "want `{want}`, got:\n{err}");
+
+        // The same cluster without its base validates, and says what waits for it.
+        let missing = dir.path().join("missing.img");
+        let text = fs::read_to_string(&c)
+            .unwrap()
+            .replace(base, missing.to_str().unwrap());
+        fs::write(&c, text).unwrap();
+        let out = pibake_within(60, &["validate", c.to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("not checked against the base image"),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -218,6 +218,40 @@ fn demo_makes_an_image_that_both_checkers_accept() {
     );
 }
 
+/// The demo's closing "Next:" line is what a new user types next: each command in it
+/// runs as printed (run from the directory the demo ran in).
+#[test]
+fn the_demos_next_commands_run_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = pibake(
+        &["demo", crate::common::path(&dir.path().join("d"))],
+        &cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let next = text
+        .lines()
+        .find(|l| l.starts_with("Next:"))
+        .expect("a Next: line");
+    let commands: Vec<&str> = next.split('`').skip(1).step_by(2).collect();
+    assert_eq!(commands.len(), 2, "{next}");
+    for command in commands {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(args[0], "pibake", "{command}");
+        let out = pibake(&args[1..], &cache);
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "`{command}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn inspect_reads_roots_with_64bit_or_without_checksums() {
     // Build hosts differ: some leave 64bit on; images before 2022 had no metadata_csum.
@@ -231,5 +265,64 @@ fn inspect_reads_roots_with_64bit_or_without_checksums() {
         let r = inspect(&f.image).unwrap();
         assert_eq!(r.os.codename.as_deref(), Some("bookworm"), "{features}");
         assert_eq!(r.network.stack, "NetworkManager", "{features}");
+    }
+}
+
+/// The demo's ssh_config, read back by ssh itself (`ssh -G` prints what it resolved):
+/// each node's address and login, the build's known_hosts and the key pair the demo
+/// made, all under a directory whose name holds a space and a `%`, which ssh_config
+/// must quote and escape. The demo's cluster file speaks of that key, not of a
+/// placeholder.
+#[test]
+fn the_demos_ssh_config_is_what_ssh_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("a demo %h");
+    let out = pibake(
+        &["demo", crate::common::path(&demo)],
+        &dir.path().join("cache"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cluster = std::fs::read_to_string(demo.join("web-cluster/cluster.yaml")).unwrap();
+    assert!(
+        cluster.contains("identity_file: ../admin_key") && !cluster.contains("nobody holds"),
+        "{cluster}"
+    );
+    let images = demo.join("images");
+    let resolved = Command::new("ssh")
+        .args([
+            "-F",
+            images.join("ssh_config").to_str().unwrap(),
+            "-G",
+            "web01",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let text = String::from_utf8_lossy(&resolved.stdout);
+    let key = demo.join("web-cluster/../admin_key");
+    for line in [
+        "hostname 192.168.50.11".to_string(),
+        "user pi".to_string(),
+        // `-G` prints IdentityFile before ssh expands its `%` tokens (it does when it
+        // loads the key), so the escaped `%%` shows; the known_hosts path is expanded.
+        format!(
+            "identityfile {}",
+            key.display().to_string().replace('%', "%%")
+        ),
+        format!(
+            "userknownhostsfile {}",
+            images.join("known_hosts").display()
+        ),
+        "stricthostkeychecking true".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
     }
 }

@@ -594,6 +594,16 @@ fn init_writes_a_cluster_that_validates_and_never_overwrites() {
         !text.contains("password_hash") && text.contains("locked: true"),
         "{text}"
     );
+    // Its base is one pibake can fetch, not a file nobody has yet.
+    assert!(
+        text.contains("base: { catalog: \"Raspberry Pi OS Lite (64-bit)\" }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Put your own public key in place of the line below")
+            && !text.contains("nobody holds"),
+        "{text}"
+    );
 
     // With one, the cluster carries it and validates.
     let home = dir.path().join("home");
@@ -611,10 +621,16 @@ fn init_writes_a_cluster_that_validates_and_never_overwrites() {
     );
     assert!(target.join("profiles/worker.yaml").exists());
     let cluster = target.join("cluster.yaml");
+    let text = fs::read_to_string(&cluster).unwrap();
+    assert!(text.contains(crate::common::test_key()), "{text}");
+    // The comment speaks of the user's key, not of a placeholder.
     assert!(
-        fs::read_to_string(&cluster)
-            .unwrap()
-            .contains(crate::common::test_key())
+        text.contains(&format!(
+            "# Key-only login with your key {}",
+            home.join(".ssh/id_ed25519.pub").display()
+        )) && !text.contains("placeholder")
+            && !text.contains("nobody holds"),
+        "{text}"
     );
     let out = run(&["validate", cluster.to_str().unwrap()], &home);
     assert!(
@@ -1062,4 +1078,77 @@ fn swarm_members_get_their_settings_and_labels_from_the_inventory() {
     assert!(
         pibake::plan::human(&ps[0]).contains("deploys /etc/pibake/swarm/stack.yml as stack `app`")
     );
+}
+
+/// Values checked against the base's writers where they were written, not at build
+/// time: every config.txt and cmdline.txt value goes through the writer that applies it
+/// (each field of the same kind too: a `set:` value inside a section, not only `lines:`),
+/// keys sshd would never accept, a path ssh_config cannot hold, and a cluster of no
+/// nodes.
+#[test]
+fn values_only_a_writer_would_refuse_are_refused_at_load() {
+    const DSA: &str = "ssh-dss AAAAB3NzaC1kc3MAAACBAPFmpTjSiFV/TATBhWE38rX7gEAB72J0fKugJy9qzTM1AwS8bALfvLdyKw0kxlvRCgM1fX+TKJpuOPvRbzPsaL2mB+XWjr2VudYTNmeciXjJQk1Ogd5WP0zxztwIK1/2DF23Hc0CBDX/F7PX1F3Oxnl2wkUz4zsaf3eZQ+b15XPdAAAAFQChs7QVG9hycnKWHCw4HHUQky02jwAAAIEArvkpaoHLu0HKc2wAdl5dYBECyg/iySvBgGvMXeBdcVkiSCazhvUo5KwAjy7u2LCaf+nc24n8hD4X0tPxJtVFrgHhxPAfWLcc+QMgGEp+vjVQuPdHolTjB+ALSxD2NZFtkdm6cpgAvNu2tVur2uAiLGx6HRnEnST2rDYi3y4su8kAAACBAOWhQKRvAfeK2tYqpMOsW9FtmutH1z+cXAjYFSRy8gOjug2zlpPqbmIQsD6K7Qfk3ezw2z1pOyWhYvhNQse9hJCcz00tbAxl2RX1l4zqmOdwcS8SqQsGZRqM1bxmMexHRHwZnJBhFrxpmytQtPEDuhY26u2QRRSvt66hXIsiIt5G old@box";
+    const RSA768: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAYQCAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAMDk= small";
+    let a = admin();
+    let keyed = |key: &str| format!("  name: pi\n  locked: true\n  ssh_keys: [\"{key}\"]");
+    let worker = |profile: &'static str| vec![("profiles/worker.yaml", profile)];
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            good(NODES, NETS, &keyed(DSA)),
+            vec![],
+            "a DSA (ssh-dss) key: OpenSSH no longer accepts them",
+        ),
+        (
+            good(NODES, NETS, &keyed(RSA768)),
+            vec![],
+            "an RSA key of 768 bits",
+        ),
+        (
+            good(
+                NODES,
+                NETS,
+                &format!("{a}\n  identity_file: \"keys/a\\\"b\""),
+            ),
+            vec![],
+            "cluster.yaml:8:18: admin.identity_file: `keys/a\"b` cannot be written into ssh_config",
+        ),
+        (
+            good(NODES, NETS, &a).replace(&format!("nodes:\n{NODES}\n"), "nodes: []\n"),
+            vec![],
+            "cluster.yaml:10:8: the cluster has no nodes",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("config:\n  lines: [\"a=1\\nb=2\"]\n"),
+            "profiles/worker.yaml:2:11: config.txt: line 'a=1\\nb=2' contains a line break",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("config:\n  sections:\n    pi4:\n      set: { gpu_mem: \"16\\nx=1\" }\n"),
+            "profiles/worker.yaml:4:23: config.txt: value '16\\nx=1' of 'gpu_mem' contains a line break",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("config:\n  sections:\n    pi4:\n      dtparams: [\"audio=on off\"]\n"),
+            "profiles/worker.yaml:4:18: ",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("config:\n  sections:\n    \"pi4]\": { lines: [x=1] }\n"),
+            "profiles/worker.yaml:3:13: config.txt: section name 'pi4]' contains",
+        ),
+        (
+            good(NODES, NETS, &a),
+            worker("cmdline:\n  add: [\"a=\\\"b\"]\n"),
+            "profiles/worker.yaml:2:9: cmdline.txt: value '\"b' contains a double quote",
+        ),
+    ];
+    for (text, extra, want) in cases {
+        let err = error_of(&text, &extra);
+        assert!(
+            err.contains(want),
+            "want `{want}`, got:\n{err}\nfor:\n{text}\n{extra:?}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod aptrepo;
 mod base;
+mod basefetch;
 mod batch;
 mod build;
 mod cache;
@@ -15,10 +16,12 @@ mod fs_cli;
 mod grammar;
 mod grow;
 mod httpd;
+mod imager;
 mod inputs;
 mod inspect;
 mod inventory;
 mod kinds;
+mod manpages;
 mod packages;
 mod partitions;
 mod status;

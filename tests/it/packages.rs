@@ -612,3 +612,50 @@ fn a_lock_that_lacks_a_request_is_resolved_again_and_locked_refuses_it() {
         "resolved again"
     );
 }
+
+/// The recommends policy is part of what a lock records: a profile that turns
+/// `install_recommends` on gets the recommended package (and `--locked` refuses the old
+/// closure, naming the policy), and the lock says which policy its closure was made with.
+#[test]
+fn turning_recommends_on_resolves_the_role_again() {
+    let key = aptrepo::keygen();
+    let hello = Deb::build(
+        "hello-pibake",
+        "1.0-1",
+        "Depends: libpibake1 (>= 1.0)\nRecommends: extra-pibake\n",
+    );
+    let lib = Deb::build("libpibake1", "1.0-1", "");
+    let extra = Deb::build("extra-pibake", "1.0-1", "");
+    let (_server, f) = serve(&[&hello, &lib, &extra], &key, &key, None);
+    let work = tempfile::tempdir().unwrap();
+    let cluster = cluster(work.path(), &f.image, "");
+    ok(build_in(work.path(), &cluster, &[]));
+    let path = work.path().join("pibake.lock");
+    let without = fs::read_to_string(&path).unwrap();
+    assert!(
+        without.contains("install_recommends: false") && !without.contains("name: extra-pibake"),
+        "{without}"
+    );
+
+    fs::write(
+        work.path().join("profiles/app.yaml"),
+        "packages: [hello-pibake]\ninstall_recommends: true\n",
+    )
+    .unwrap();
+    let err = failed(build_in(work.path(), &cluster, &["--locked"]));
+    assert!(
+        err.contains("role app: its profile's `install_recommends:` is true now, and pibake.lock was resolved with false"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        without,
+        "--locked writes nothing"
+    );
+    ok(build_in(work.path(), &cluster, &[]));
+    let with = fs::read_to_string(&path).unwrap();
+    assert!(
+        with.contains("install_recommends: true") && with.contains("name: extra-pibake"),
+        "{with}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Fuzz harnesses for every pibake parser that reads bytes it did not write: partition
 //! tables, the FAT boot partition, the ext4 root, `config.txt` and `cmdline.txt`, the
-//! cluster inventory, bmap files, compressed base images, apt's network data, and
-//! `.deb` packages.
+//! cluster inventory, `pibake.lock`, bmap files, compressed base images, apt's network
+//! data, and `.deb` packages.
 //!
 //! One function per target, `NAME(data: &[u8])`. Each feeds the bytes to the real parser
 //! and then walks everything the parsed result offers, so damage that parsing lets
@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 use pibake::bootcfg::{Cmdline, ConfigTxt, Section};
 use pibake::fs::fat::Fat;
 use pibake::inventory::Inventory;
+use pibake::packages::lock::Lock;
 use pibake_apt::relation::{self, PackageRequest};
 use pibake_apt::release::{self, Compression, IndexEntry};
 use pibake_apt::{AptConfig, Keyring, Release, VerifyOptions, Version, control};
@@ -407,6 +408,27 @@ pub fn inventory(data: &[u8]) {
         let _ = profile.source();
     }
     let _ = inv.select(&["pibake-fuzz-absent".to_string()]);
+}
+
+/// `pibake.lock` (`pibake::packages::lock::Lock::read`): a file people commit, merge and
+/// sometimes edit by hand, whose every entry names a download and its digest. A lock
+/// that reads must write back as text that reads as the same lock (the record a build
+/// checks the role's requests against is the one it wrote).
+pub fn lock(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = scratch("pibake.lock");
+    if std::fs::write(&path, text).is_err() {
+        return;
+    }
+    let Ok(lock) = Lock::read(&path) else {
+        return;
+    };
+    let written = lock.to_text().expect("a lock that reads writes");
+    std::fs::write(&path, &written).expect("scratch file");
+    let again = Lock::read(&path).expect("a written lock reads");
+    assert_eq!(again, lock, "the lock changed through its own text");
 }
 
 /// bmap files (`pibake_image::bmap::parse` and `bmap::verify`), which `flash` reads

@@ -72,3 +72,8 @@ fn apt() {
 fn deb() {
     replay("deb", pibake_fuzz::deb);
 }
+
+#[test]
+fn lock() {
+    replay("lock", pibake_fuzz::lock);
+}
